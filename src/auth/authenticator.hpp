@@ -26,9 +26,9 @@ enum class auth_status {
 
 struct auth_outcome {
     auth_status status = auth_status::failed;
-    std::string user;                   ///< the authenticated login (with ok)
-    std::chrono::milliseconds delay{0}; ///< wait this long before answering
-    std::string reason;                 ///< for the log line; never a secret
+    std::string user;                    ///< the authenticated login (with ok)
+    std::chrono::milliseconds delay{0};  ///< wait this long before answering
+    std::string reason;                  ///< for the log line; never a secret
 };
 
 class authenticator {

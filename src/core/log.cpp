@@ -14,17 +14,25 @@ std::atomic<int> g_level{static_cast<int>(log_level::info)};
 
 const char* level_name(log_level level) {
     switch (level) {
-        case log_level::debug: return "debug";
-        case log_level::info: return "info";
-        case log_level::warn: return "warn";
-        case log_level::error: return "error";
+        case log_level::debug:
+            return "debug";
+        case log_level::info:
+            return "info";
+        case log_level::warn:
+            return "warn";
+        case log_level::error:
+            return "error";
     }
     return "info";
 }
 }  // namespace
 
-void set_log_level(log_level level) { g_level.store(static_cast<int>(level)); }
-log_level current_log_level() { return static_cast<log_level>(g_level.load()); }
+void set_log_level(log_level level) {
+    g_level.store(static_cast<int>(level));
+}
+log_level current_log_level() {
+    return static_cast<log_level>(g_level.load());
+}
 
 bool parse_log_level(std::string_view text, log_level& out) {
     for (auto level : {log_level::debug, log_level::info, log_level::warn, log_level::error}) {

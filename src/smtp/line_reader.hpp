@@ -34,9 +34,22 @@ class line_reader {
 public:
     /// @param max_line longest line accepted, in bytes, not counting CR LF.
     explicit line_reader(std::size_t max_line) : max_line_(max_line) {}
+    /// Wipes the buffered bytes (AUTH responses pass through here); so do the
+    /// moves, for the moved-from and the assigned-to reader. Not copyable.
+    ~line_reader();
+    line_reader(const line_reader&) = delete;
+    line_reader& operator=(const line_reader&) = delete;
+    line_reader(line_reader&& other) noexcept;
+    line_reader& operator=(line_reader&& other) noexcept;
 
+    /// Takes effect at the next parse(); a partial line already longer than
+    /// the new limit is then reported as line_status::line_too_long.
     void set_max_line(std::size_t max_line) { max_line_ = max_line; }
     std::size_t max_line() const { return max_line_; }
+
+    /// Bytes of a partial line held between calls; never more than
+    /// max_line() + 1 (the +1 is a CR that may turn out to end the line).
+    std::size_t buffered() const { return complete_ ? 0 : line_.size(); }
 
     /// Consumes bytes from `in` up to and including the end of the first line,
     /// or all of `in` when no line ends in it.
@@ -49,6 +62,8 @@ public:
     void reset();
 
 private:
+    void append(std::string_view bytes);
+
     std::size_t max_line_;
     std::string line_;
     bool complete_ = false;

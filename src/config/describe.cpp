@@ -1,0 +1,73 @@
+// Prints the effective settings as TOML, for `submitd check`: every key with
+// the value in force, defaults included, paths resolved.
+#include <fmt/format.h>
+
+#include "config/settings.hpp"
+#include "core/log.hpp"
+
+namespace submitd::config {
+
+namespace {
+
+std::string str(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+    return out + "\"";
+}
+
+double secs(milliseconds ms) {
+    return static_cast<double>(ms.count()) / 1000.0;
+}
+
+}  // namespace
+
+std::string describe(const settings& s) {
+    std::string o;
+    auto out = std::back_inserter(o);
+    fmt::format_to(out, "# effective settings of {}\n\n[server]\n", s.source_path);
+    fmt::format_to(out, "hostname = {}\nbanner = {}\nworkers = {}\nuser = {}\ngroup = {}\n",
+                   str(s.server.hostname), str(s.server.banner), s.server.workers,
+                   str(s.server.user), str(s.server.group));
+    fmt::format_to(out, "shutdown_grace = {}\nlog_level = {}\n", secs(s.server.shutdown_grace),
+                   str(s.server.log_level));
+    for (const auto& l : s.listeners) {
+        bool v6 = l.host.find(':') != std::string::npos;
+        fmt::format_to(out, "\n[[listener]]\nname = {}\naddress = \"{}{}{}:{}\"\ntls = \"{}\"\n",
+                       str(l.name), v6 ? "[" : "", l.host, v6 ? "]" : "", l.port,
+                       l.tls == tls_mode::starttls ? "starttls" : "implicit");
+    }
+    fmt::format_to(out, "\n[tls]\ncertificate = {}\nkey = {}\nmin_version = {}\nciphers = {}\n",
+                   str(s.tls.default_certificate.certificate), str(s.tls.default_certificate.key),
+                   str(s.tls.min_version), str(s.tls.ciphers));
+    fmt::format_to(out, "session_cache_size = {}\n", s.tls.session_cache_size);
+    for (const auto& c : s.tls.sni) {
+        fmt::format_to(out, "\n[[tls.sni]]\nname = {}\ncertificate = {}\nkey = {}\n", str(c.name),
+                       str(c.certificate), str(c.key));
+    }
+    fmt::format_to(out, "\n[auth]\nmechanisms = [");
+    for (std::size_t i = 0; i < s.auth.mechanisms.size(); ++i) {
+        fmt::format_to(out, "{}{}", i ? ", " : "", str(s.auth.mechanisms[i]));
+    }
+    fmt::format_to(out, "]\nallow_plaintext_auth = {}\nhash_workers = {}\n",
+                   s.auth.allow_plaintext_auth, s.auth.hash_workers);
+    fmt::format_to(out, "failure_delay = {}\nfailure_delay_max = {}\nmax_failures = {}\n",
+                   secs(s.auth.failure_delay), secs(s.auth.failure_delay_max), s.auth.max_failures);
+    fmt::format_to(out, "failure_window = {}\n", secs(s.auth.failure_window));
+    fmt::format_to(out, "\n[passdb]\ndriver = {}\npath = {}\n", str(s.passdb.driver),
+                   str(s.passdb.path));
+    const auto& l = s.limits;
+    fmt::format_to(out, "\n[limits]\nmax_command_line = {}\nmax_auth_line = {}\n",
+                   l.max_command_line, l.max_auth_line);
+    fmt::format_to(out, "max_bad_commands = {}\nidle_timeout = {}\ncommand_timeout = {}\n",
+                   l.max_bad_commands, secs(l.idle_timeout), secs(l.command_timeout));
+    fmt::format_to(out, "tls_handshake_timeout = {}\nmax_connections = {}\n",
+                   secs(l.tls_handshake_timeout), l.max_connections);
+    fmt::format_to(out, "max_connections_per_ip = {}\nmax_message_size = {}\n",
+                   l.max_connections_per_ip, l.max_message_size);
+    return o;
+}
+
+}  // namespace submitd::config

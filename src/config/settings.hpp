@@ -1,0 +1,102 @@
+// The typed, validated, immutable settings loaded from one TOML file. A
+// snapshot is shared as std::shared_ptr<const settings> and replaced whole on
+// reload (DESIGN.md section 2.3); nothing in it changes after loading.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace submitd::config {
+
+using std::chrono::milliseconds;
+
+enum class tls_mode { starttls, implicit };
+
+struct listener_settings {
+    std::string name;
+    std::string host;  ///< numeric IPv4 or IPv6 address, without brackets
+    std::uint16_t port = 0;
+    tls_mode tls = tls_mode::starttls;
+};
+
+struct certificate_settings {
+    std::string name;  ///< SNI name; empty for the default certificate
+    std::string certificate;
+    std::string key;
+};
+
+struct tls_settings {
+    certificate_settings default_certificate;
+    std::vector<certificate_settings> sni;
+    std::string min_version = "TLSv1.2";
+    std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
+    long session_cache_size = 20480;
+};
+
+struct server_settings {
+    std::string hostname;
+    std::string banner = "submitd";
+    unsigned workers = 0;  ///< resolved: never 0 after loading
+    std::string user;
+    std::string group;
+    milliseconds shutdown_grace{30000};
+    std::string log_level = "info";
+};
+
+struct auth_settings {
+    std::vector<std::string> mechanisms{"PLAIN", "LOGIN"};
+    bool allow_plaintext_auth = false;
+    unsigned hash_workers = 2;
+    milliseconds failure_delay{2000};
+    milliseconds failure_delay_max{15000};
+    unsigned max_failures = 3;
+    milliseconds failure_window{300000};
+};
+
+struct passdb_settings {
+    std::string driver = "passwd-file";
+    std::string path;
+};
+
+struct limits_settings {
+    std::size_t max_command_line = 2048;
+    std::size_t max_auth_line = 12288;
+    unsigned max_bad_commands = 10;
+    milliseconds idle_timeout{300000};
+    milliseconds command_timeout{60000};
+    milliseconds tls_handshake_timeout{30000};
+    unsigned max_connections = 1000;
+    unsigned max_connections_per_ip = 20;
+    std::uint64_t max_message_size = 40ull << 20;
+};
+
+struct settings {
+    std::string source_path;
+    server_settings server;
+    std::vector<listener_settings> listeners;
+    tls_settings tls;
+    auth_settings auth;
+    passdb_settings passdb;
+    limits_settings limits;
+};
+
+using settings_ptr = std::shared_ptr<const settings>;
+
+/// A configuration that cannot be used; what() names the file, line and key.
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Reads and validates the file. Relative paths in it are taken relative to
+/// the file's directory. @throws config_error
+settings_ptr load_settings(const std::string& path);
+
+/// The effective settings as TOML, every key with its value.
+std::string describe(const settings& s);
+
+}  // namespace submitd::config

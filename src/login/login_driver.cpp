@@ -1,0 +1,187 @@
+// The pre-login driver; see login_driver.hpp. Each wait has a deadline: the
+// idle timeout while waiting for a new command, a command deadline from the
+// first byte of a line that trickled bytes do not extend (an attacker could
+// otherwise hold a session open a byte at a time, as Postfix's smtpd.c
+// notes), and the handshake timeout during TLS negotiation.
+#include "login/login_driver.hpp"
+
+#include <array>
+#include <asio/async_result.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "core/log.hpp"
+#include "smtp/reply.hpp"
+
+namespace submitd::login {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// Asks the authenticator and resumes on this session's event loop.
+asio::awaitable<auth::auth_outcome> authenticate(auth::authenticator& authenticator,
+                                                 auth::auth_request request) {
+    auto ex = co_await asio::this_coro::executor;
+    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
+                                            void(auth::auth_outcome)>(
+        [&authenticator, ex](auto handler, auth::auth_request req) {
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            authenticator.authenticate(std::move(req), [h, ex](auth::auth_outcome outcome) {
+                asio::post(
+                    ex, [h, outcome = std::move(outcome)]() mutable { (*h)(std::move(outcome)); });
+            });
+        },
+        asio::use_awaitable, std::move(request));
+}
+
+asio::awaitable<void> sleep_for(config::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(d);
+    co_await t.async_wait(use_tuple);
+}
+
+asio::awaitable<bool> handshake(net::stream_ptr s, std::shared_ptr<const login_context> ctx,
+                                std::string session_id) {
+    s->set_timeout(ctx->limits.tls_handshake_timeout);
+    auto ec = co_await s->handshake(ctx->tls->context());
+    if (ec) {
+        core::log_info("tls-failed session={} reason={}", session_id,
+                       core::quoted(s->timed_out() ? "handshake timeout" : ec.message()));
+        co_return false;
+    }
+    core::log_info("tls session={} version={} cipher={}", session_id, s->tls_version(),
+                   s->tls_cipher());
+    co_return true;
+}
+
+}  // namespace
+
+asio::awaitable<login_result> run_login(net::stream_ptr stream,
+                                        std::shared_ptr<const login_context> ctx,
+                                        client_facts facts, bool implicit_tls, bool admitted) {
+    net::stream& s = *stream;
+    const auto& limits = ctx->limits;
+    login_result result;
+    std::string session_id = facts.session_id;
+
+    if (implicit_tls && !co_await handshake(stream, ctx, session_id)) {
+        result.reason = "tls-failed";
+        co_return result;
+    }
+
+    if (!admitted) {
+        std::string out;
+        smtp::append_reply(out, 421, "4.7.0",
+                           ctx->settings.hostname + " Too many connections, try again later");
+        co_await net::flush(s, out, limits.idle_timeout);
+        result.reason = "too-many-connections";
+        co_return result;
+    }
+
+    login_machine machine(ctx->settings, std::move(facts), s.is_tls());
+    machine.greet();
+    std::string pending;
+    std::array<char, 4096> buf;
+    clock::time_point command_start{};
+
+    for (;;) {
+        action next = action::need_input;
+        if (!pending.empty()) {
+            std::size_t consumed = 0;
+            bool was_in_command = machine.in_command();
+            next = machine.on_input(pending, consumed);
+            pending.erase(0, consumed);
+            if (!was_in_command && machine.in_command()) command_start = clock::now();
+        }
+        switch (next) {
+            case action::need_input: {
+                if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
+                    result.reason = "write-failed";
+                    co_return result;
+                }
+                bool idle = !machine.in_command();
+                if (idle && s.stopping()) machine.on_shutdown();
+                if (machine.close_reason().size() > 0) {
+                    co_await net::flush(s, machine.output(), limits.idle_timeout);
+                    result.reason = std::string(machine.close_reason());
+                    result.commands = machine.commands();
+                    co_return result;
+                }
+                if (idle) {
+                    s.set_timeout(limits.idle_timeout);
+                } else {
+                    s.set_deadline(command_start + limits.command_timeout);
+                }
+                s.set_idle(idle);
+                auto [ec, n] = co_await s.read_some(asio::buffer(buf));
+                s.set_idle(false);
+                if (ec) {
+                    if (s.timed_out()) {
+                        machine.on_timeout();
+                    } else if (s.stopping() && ec == asio::error::operation_aborted) {
+                        machine.on_shutdown();
+                    } else {
+                        result.reason =
+                            ec == asio::error::eof ? "client-disconnected" : "read-failed";
+                        result.commands = machine.commands();
+                        co_return result;
+                    }
+                    continue;  // the machine closed: flushed and returned above
+                }
+                pending.append(buf.data(), n);
+                break;
+            }
+            case action::start_tls:
+                if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
+                    result.reason = "write-failed";
+                    co_return result;
+                }
+                // RFC 3207 section 4: nothing sent before the handshake is
+                // executed after it (CVE-2011-0411, CVE-2021-33515).
+                pending.clear();
+                if (!co_await handshake(stream, ctx, session_id)) {
+                    result.reason = "tls-failed";
+                    result.commands = machine.commands();
+                    co_return result;
+                }
+                machine.on_tls_established(s.tls_version(), s.tls_cipher());
+                break;
+            case action::authenticate: {
+                if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
+                    result.reason = "write-failed";
+                    co_return result;
+                }
+                auto outcome =
+                    co_await authenticate(*ctx->authenticator, machine.take_auth_request());
+                if (outcome.status == auth::auth_status::failed && outcome.delay.count() > 0) {
+                    co_await sleep_for(outcome.delay);
+                }
+                next = machine.on_auth_result(outcome);
+                if (next == action::handoff) {
+                    if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
+                        result.reason = "write-failed";
+                        co_return result;
+                    }
+                    result.commands = machine.commands();
+                    result.handoff = machine.take_handoff(std::move(pending));
+                    co_return result;
+                }
+                break;
+            }
+            case action::handoff:
+                break;
+            case action::close:
+                co_await net::flush(s, machine.output(), limits.idle_timeout);
+                result.reason = std::string(machine.close_reason());
+                result.commands = machine.commands();
+                co_return result;
+        }
+    }
+}
+
+}  // namespace submitd::login

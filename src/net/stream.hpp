@@ -1,0 +1,84 @@
+// A client connection as the session drivers see it: a TCP socket that may
+// be upgraded to TLS in place (STARTTLS) or start with it (implicit TLS),
+// with byte counters and one deadline enforced by a watchdog coroutine. When
+// the deadline passes, pending operations are cancelled and timed_out() is
+// set; the driver decides what to answer. Operations return error codes,
+// never throw.
+//
+// A stream also carries the server's stop request: request_stop() sets
+// stopping() and, when the session is waiting for a new command
+// (set_idle(true)), cancels that read so the driver can answer 421 at once.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace submitd::net {
+
+class stream : public std::enable_shared_from_this<stream> {
+public:
+    using clock = std::chrono::steady_clock;
+    using tcp = asio::ip::tcp;
+
+    explicit stream(tcp::socket socket);
+    stream(const stream&) = delete;
+    stream& operator=(const stream&) = delete;
+    ~stream();
+
+    /// Starts the watchdog; call once, right after construction.
+    void start();
+
+    asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(asio::mutable_buffer buf);
+    asio::awaitable<std::error_code> write_all(std::string_view data);
+    /// Server-side TLS handshake on this connection.
+    asio::awaitable<std::error_code> handshake(asio::ssl::context& ctx);
+
+    /// Cancels pending operations once `deadline` passes.
+    void set_deadline(clock::time_point deadline);
+    void set_timeout(clock::duration d) { set_deadline(clock::now() + d); }
+    bool timed_out() const { return timed_out_; }
+
+    void set_idle(bool idle) { idle_ = idle; }
+    void request_stop();
+    bool stopping() const { return stopping_; }
+
+    /// Shuts the connection down (no TLS close_notify wait) and stops the watchdog.
+    void close();
+
+    bool is_tls() const { return tls_.has_value(); }
+    std::string tls_version() const;
+    std::string tls_cipher() const;
+    tcp::socket& socket() { return socket_; }
+    std::uint64_t bytes_in() const { return bytes_in_; }
+    std::uint64_t bytes_out() const { return bytes_out_; }
+
+private:
+    static asio::awaitable<void> watchdog(std::shared_ptr<stream> self);
+
+    tcp::socket socket_;
+    std::optional<asio::ssl::stream<tcp::socket&>> tls_;
+    asio::steady_timer timer_;
+    clock::time_point deadline_ = clock::time_point::max();
+    std::uint64_t bytes_in_ = 0;
+    std::uint64_t bytes_out_ = 0;
+    bool timed_out_ = false;
+    bool idle_ = false;
+    bool stopping_ = false;
+    bool closed_ = false;
+};
+
+using stream_ptr = std::shared_ptr<stream>;
+
+/// Writes `out` and clears it, with `timeout` as the deadline.
+/// @return false when the write failed or timed out.
+asio::awaitable<bool> flush(stream& s, std::string& out, std::chrono::milliseconds timeout);
+
+}  // namespace submitd::net
