@@ -1,0 +1,122 @@
+// The configuration loader: defaults, every error naming the file, line and
+// key, relative paths, and describe() printing what was loaded.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "config/settings.hpp"
+
+namespace submitd::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+class settings_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ =
+            fs::temp_directory_path() /
+            ("submitd-config-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+             "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string write(const std::string& text) {
+        auto p = dir_ / "submitd.toml";
+        std::ofstream(p) << text;
+        return p.string();
+    }
+
+    /// The message of the config_error that loading `text` throws.
+    std::string error_of(const std::string& text) {
+        try {
+            load_settings(write(text));
+        } catch (const config_error& e) {
+            return e.what();
+        }
+        return "(no error)";
+    }
+
+    static constexpr const char* minimal =
+        "[[listener]]\naddress = \"127.0.0.1:587\"\n"
+        "[tls]\ncertificate = \"cert.pem\"\nkey = \"key.pem\"\n"
+        "[passdb]\npath = \"passwd\"\n";
+
+    fs::path dir_;
+};
+
+TEST_F(settings_test, minimal_file_gets_defaults_and_resolved_paths) {
+    auto s = load_settings(write(minimal));
+    ASSERT_EQ(s->listeners.size(), 1u);
+    EXPECT_EQ(s->listeners[0].host, "127.0.0.1");
+    EXPECT_EQ(s->listeners[0].port, 587);
+    EXPECT_EQ(s->listeners[0].tls, tls_mode::starttls);
+    EXPECT_EQ(s->tls.default_certificate.certificate, (dir_ / "cert.pem").string());
+    EXPECT_EQ(s->passdb.path, (dir_ / "passwd").string());
+    EXPECT_GE(s->server.workers, 1u);
+    EXPECT_FALSE(s->server.hostname.empty());
+    EXPECT_EQ(s->auth.mechanisms, (std::vector<std::string>{"PLAIN", "LOGIN"}));
+    EXPECT_FALSE(s->auth.allow_plaintext_auth);
+    EXPECT_EQ(s->limits.max_command_line, 2048u);
+    EXPECT_EQ(s->limits.idle_timeout, milliseconds(300000));
+}
+
+TEST_F(settings_test, reference_configuration_loads) {
+    auto s = load_settings(SUBMITD_SOURCE_DIR "/etc/submitd.toml");
+    EXPECT_EQ(s->listeners.size(), 2u);
+    EXPECT_EQ(s->listeners[1].tls, tls_mode::implicit);
+}
+
+TEST_F(settings_test, ipv6_listener_and_values) {
+    auto s = load_settings(write(std::string(minimal) +
+                                 "[[listener]]\nname = \"v6\"\naddress = \"[::1]:465\"\n"
+                                 "tls = \"implicit\"\n[limits]\nidle_timeout = 0.5\n"));
+    ASSERT_EQ(s->listeners.size(), 2u);
+    EXPECT_EQ(s->listeners[1].host, "::1");
+    EXPECT_EQ(s->listeners[1].port, 465);
+    EXPECT_EQ(s->limits.idle_timeout, milliseconds(500));
+    EXPECT_NE(describe(*s).find("address = \"[::1]:465\""), std::string::npos);
+}
+
+TEST_F(settings_test, errors_name_line_and_key) {
+    struct row {
+        std::string text;
+        std::string expected;
+    };
+    const std::vector<row> rows = {
+        {std::string(minimal) + "[server]\nbogus = 1\n", ":9: server.bogus: unknown key"},
+        {std::string(minimal) + "[limits]\nmax_bad_commands = 0\n",
+         ":9: limits.max_bad_commands: must be between 1 and 1000"},
+        {std::string(minimal) + "[server]\nworkers = \"two\"\n",
+         ":9: server.workers: expected an integer"},
+        {std::string(minimal) + "[auth]\nmechanisms = [\"CRAM-MD5\"]\n",
+         ":9: auth.mechanisms: unknown mechanism \"CRAM-MD5\""},
+        {std::string(minimal) + "[[listener]]\naddress = \"localhost\"\n",
+         ":9: listener.address: expected \"IPv4:port\""},
+        {std::string(minimal) + "[[listener]]\naddress = \"127.0.0.1:99999\"\n",
+         ":9: listener.address: port must be at most 65535"},
+        {std::string(minimal) + "[[listener]]\naddress = \"127.0.0.1:1\"\ntls = \"maybe\"\n",
+         ":10: listener.tls: expected \"starttls\" or \"implicit\""},
+        {"bogus = true\n" + std::string(minimal), ":1: bogus: unknown key"},
+        {std::string(minimal) + "bogus = true\n", ":8: passdb.bogus: unknown key"},
+        {"[tls]\ncertificate = \"c\"\nkey = \"k\"\n[passdb]\npath = \"p\"\n",
+         "listener: at least one [[listener]] is required"},
+        {std::string(minimal) + "[server\n", ":8:"},
+    };
+    for (const auto& r : rows) {
+        std::string e = error_of(r.text);
+        EXPECT_NE(e.find(r.expected), std::string::npos)
+            << "got: " << e << "\nwant: " << r.expected;
+        EXPECT_NE(e.find("submitd.toml"), std::string::npos) << e;
+    }
+}
+
+TEST_F(settings_test, missing_file) {
+    EXPECT_THROW(load_settings((dir_ / "nope.toml").string()), config_error);
+}
+
+}  // namespace
+}  // namespace submitd::config
