@@ -11,11 +11,15 @@ namespace {
 constexpr std::string_view alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-constexpr std::array<std::int8_t, 256> make_reverse() {
-    std::array<std::int8_t, 256> table{};
-    for (auto& v : table) v = -1;
+constexpr std::uint8_t not_base64 = 0xff;
+
+constexpr std::array<std::uint8_t, 256> make_reverse() {
+    std::array<std::uint8_t, 256> table{};
+    for (auto& v : table) {
+        v = not_base64;
+    }
     for (std::size_t i = 0; i < alphabet.size(); ++i) {
-        table[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
+        table[static_cast<unsigned char>(alphabet[i])] = static_cast<std::uint8_t>(i);
     }
     return table;
 }
@@ -71,9 +75,9 @@ std::optional<std::string> base64_decode(std::string_view text) {
     std::uint32_t acc = 0;
     int bits = 0;
     for (char c : text) {
-        int v = reverse[static_cast<unsigned char>(c)];
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        std::uint8_t v = reverse[static_cast<unsigned char>(c)];
+        if (v == not_base64) return std::nullopt;
+        acc = (acc << 6) | v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;

@@ -83,12 +83,14 @@ auth_outcome passdb_authenticator::check(const auth_request& request) {
     if (!db) return temp_fail("no passdb");
     auto found = db->lookup(c.authcid);
     switch (found.status) {
-        case lookup_status::unavailable: return temp_fail("passdb unavailable");
+        case lookup_status::unavailable:
+            return temp_fail("passdb unavailable");
         case lookup_status::not_found:
             // Against user enumeration by timing: spend what a real check costs.
             (void)verify_password(dummy_hash, c.password.view());
             return failure(request, "unknown user");
-        case lookup_status::found: break;
+        case lookup_status::found:
+            break;
     }
     switch (verify_password(found.entry->password, c.password.view())) {
         case verify_status::match: {
@@ -98,8 +100,10 @@ auth_outcome passdb_authenticator::check(const auth_request& request) {
             out.user = c.authcid;
             return out;
         }
-        case verify_status::mismatch: return failure(request, "password mismatch");
-        case verify_status::error: break;
+        case verify_status::mismatch:
+            return failure(request, "password mismatch");
+        case verify_status::error:
+            break;
     }
     core::log_warn("passdb bad password hash user={} path={}", core::quoted(c.authcid),
                    core::quoted(db->path()));

@@ -21,8 +21,8 @@ bool is_blank(std::string_view line) {
 }
 
 bool is_scheme_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 /// @return an empty string when `password` is acceptable, else the problem.
@@ -63,7 +63,8 @@ std::vector<std::string> split_extra_fields(std::string_view text) {
 }  // namespace
 
 passwd_db::~passwd_db() {
-    for (auto& [user, entry] : entries_) core::wipe(entry.password);
+    for (auto& [user, entry] : entries_)
+        core::wipe(entry.password);
 }
 
 const passwd_entry* passwd_db::find(std::string_view user) const {

@@ -17,7 +17,7 @@ namespace submitd::auth {
 
 namespace {
 
-constexpr off_t max_file_size = 64 * 1024 * 1024;
+constexpr off_t max_file_size = off_t{64} * 1024 * 1024;
 
 using file_stamp = passwd_file_passdb::file_stamp;
 
@@ -32,7 +32,9 @@ file_stamp stamp_of(const struct stat& st) {
     return s;
 }
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+std::string errno_text(int err) {
+    return std::error_code(err, std::generic_category()).message();
+}
 
 class unique_fd {
 public:
@@ -172,7 +174,9 @@ passdb_lookup passwd_file_passdb::lookup(std::string_view user) {
     return {lookup_status::found, std::shared_ptr<const passwd_entry>(std::move(db), entry)};
 }
 
-void passwd_file_passdb::check_now() { maybe_reload(true); }
+void passwd_file_passdb::check_now() {
+    maybe_reload(true);
+}
 
 std::shared_ptr<const passwd_db> passwd_file_passdb::snapshot() const {
     std::lock_guard lock(mutex_);

@@ -78,9 +78,7 @@ struct digest_buffer {
     std::array<unsigned char, EVP_MAX_MD_SIZE> bytes{};
     unsigned int size = 0;
     ~digest_buffer() { core::wipe(bytes.data(), bytes.size()); }
-    std::string_view view() const {
-        return {reinterpret_cast<const char*>(bytes.data()), size};
-    }
+    std::string_view view() const { return {reinterpret_cast<const char*>(bytes.data()), size}; }
 };
 
 struct md_ctx_free {
@@ -104,10 +102,13 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
 const EVP_MD* digest_of(scheme_kind kind) {
     switch (kind) {
         case scheme_kind::ssha256:
-        case scheme_kind::sha256: return EVP_sha256();
+        case scheme_kind::sha256:
+            return EVP_sha256();
         case scheme_kind::ssha512:
-        case scheme_kind::sha512: return EVP_sha512();
-        default: return nullptr;
+        case scheme_kind::sha512:
+            return EVP_sha512();
+        default:
+            return nullptr;
     }
 }
 
@@ -142,10 +143,9 @@ bool crypt_accepts(std::string_view password) {
 verify_status verify_crypt(const scheme_info& scheme, std::string_view data,
                            std::string_view password) {
     bool any = scheme.prefixes[0].empty();
-    bool prefix_ok = any || std::any_of(scheme.prefixes.begin(), scheme.prefixes.end(),
-                                        [&](std::string_view p) {
-                                            return !p.empty() && data.starts_with(p);
-                                        });
+    bool prefix_ok =
+        any || std::any_of(scheme.prefixes.begin(), scheme.prefixes.end(),
+                           [&](std::string_view p) { return !p.empty() && data.starts_with(p); });
     if (!prefix_ok) return verify_status::error;
     // "!" and "*" lock an account in shadow(5) style; no password matches.
     if (!data.empty() && (data[0] == '!' || data[0] == '*')) return verify_status::mismatch;
@@ -190,8 +190,10 @@ bool argon2_params_acceptable(std::string_view rest) {
         auto item = params.substr(0, comma);
         params = comma == std::string_view::npos ? std::string_view{} : params.substr(comma + 1);
         if (item.size() < 3 || item[1] != '=') return false;
-        std::uint32_t* slot = item[0] == 'm' ? &m : item[0] == 't' ? &t : item[0] == 'p' ? &p
-                                                                                          : nullptr;
+        std::uint32_t* slot = item[0] == 'm'   ? &m
+                              : item[0] == 't' ? &t
+                              : item[0] == 'p' ? &p
+                                               : nullptr;
         if (slot == nullptr || !parse_u32(item.substr(2), *slot)) return false;
     }
     return m > 0 && m <= argon2_max_m_kib && t > 0 && t <= argon2_max_t && p > 0 &&
@@ -222,8 +224,7 @@ verify_status verify_salted(const EVP_MD* md, std::string_view data, std::string
                                                                : verify_status::mismatch;
 }
 
-verify_status verify_unsalted(const EVP_MD* md, std::string_view data,
-                              std::string_view password) {
+verify_status verify_unsalted(const EVP_MD* md, std::string_view data, std::string_view password) {
     auto n = static_cast<std::size_t>(EVP_MD_get_size(md));
     // Dovecot accepts hex where the length gives it away.
     std::optional<std::string> raw = data.size() == 2 * n ? hex_decode(data) : std::nullopt;
@@ -268,14 +269,12 @@ std::optional<std::string> hash_argon2(argon2_type type, std::string_view passwo
                                        const hash_options& options) {
     auto salt = random_bytes(salt_length);
     if (!salt) return std::nullopt;
-    std::size_t length = argon2_encodedlen(options.argon2_t, options.argon2_m_kib,
-                                           options.argon2_p, salt_length, argon2_hash_length,
-                                           type);
+    std::size_t length = argon2_encodedlen(options.argon2_t, options.argon2_m_kib, options.argon2_p,
+                                           salt_length, argon2_hash_length, type);
     std::string encoded(length, '\0');
-    int rc = argon2_hash(options.argon2_t, options.argon2_m_kib, options.argon2_p,
-                         password.data(), password.size(), salt->data(), salt->size(), nullptr,
-                         argon2_hash_length, encoded.data(), encoded.size(), type,
-                         ARGON2_VERSION_NUMBER);
+    int rc = argon2_hash(options.argon2_t, options.argon2_m_kib, options.argon2_p, password.data(),
+                         password.size(), salt->data(), salt->size(), nullptr, argon2_hash_length,
+                         encoded.data(), encoded.size(), type, ARGON2_VERSION_NUMBER);
     if (rc != ARGON2_OK) return std::nullopt;
     encoded.resize(std::strlen(encoded.c_str()));
     return encoded;
@@ -313,10 +312,14 @@ verify_status verify_password(std::string_view stored, std::string_view password
     if (scheme == nullptr) return verify_status::error;
     auto data = parts->data;
     switch (scheme->kind) {
-        case scheme_kind::plain: return verify_plain(data, password);
-        case scheme_kind::crypt: return verify_crypt(*scheme, data, password);
-        case scheme_kind::argon2i: return verify_argon2(Argon2_i, data, password);
-        case scheme_kind::argon2id: return verify_argon2(Argon2_id, data, password);
+        case scheme_kind::plain:
+            return verify_plain(data, password);
+        case scheme_kind::crypt:
+            return verify_crypt(*scheme, data, password);
+        case scheme_kind::argon2i:
+            return verify_argon2(Argon2_i, data, password);
+        case scheme_kind::argon2id:
+            return verify_argon2(Argon2_id, data, password);
         case scheme_kind::ssha256:
         case scheme_kind::ssha512:
             return verify_salted(digest_of(scheme->kind), data, password);
@@ -333,10 +336,18 @@ std::optional<std::string> hash_password(std::string_view scheme_name, std::stri
     if (scheme == nullptr) return std::nullopt;
     std::optional<std::string> data;
     switch (scheme->kind) {
-        case scheme_kind::plain: data = std::string(password); break;
-        case scheme_kind::crypt: data = hash_crypt(*scheme, password, options); break;
-        case scheme_kind::argon2i: data = hash_argon2(Argon2_i, password, options); break;
-        case scheme_kind::argon2id: data = hash_argon2(Argon2_id, password, options); break;
+        case scheme_kind::plain:
+            data = std::string(password);
+            break;
+        case scheme_kind::crypt:
+            data = hash_crypt(*scheme, password, options);
+            break;
+        case scheme_kind::argon2i:
+            data = hash_argon2(Argon2_i, password, options);
+            break;
+        case scheme_kind::argon2id:
+            data = hash_argon2(Argon2_id, password, options);
+            break;
         case scheme_kind::ssha256:
         case scheme_kind::ssha512:
             data = hash_digest(digest_of(scheme->kind), true, password);
@@ -354,7 +365,9 @@ std::optional<std::string> hash_password(std::string_view scheme_name, std::stri
     return out;
 }
 
-bool is_known_scheme(std::string_view scheme) { return find_scheme(scheme) != nullptr; }
+bool is_known_scheme(std::string_view scheme) {
+    return find_scheme(scheme) != nullptr;
+}
 
 std::vector<std::string_view> known_schemes() {
     std::vector<std::string_view> names;

@@ -57,8 +57,7 @@ void penalty_tracker::table::prune(clock::time_point now, const penalty_settings
 }
 
 penalty_tracker::penalty_tracker(penalty_settings settings, now_function now)
-    : now_(now ? std::move(now) : now_function([] { return clock::now(); })),
-      settings_(settings) {}
+    : now_(now ? std::move(now) : now_function([] { return clock::now(); })), settings_(settings) {}
 
 void penalty_tracker::record_failure(std::string_view ip, std::string_view user) {
     auto now = now_();
@@ -72,14 +71,15 @@ void penalty_tracker::record_success(std::string_view ip) {
     ips_.erase(ip);
 }
 
-std::chrono::milliseconds penalty_tracker::delay(std::string_view ip,
-                                                 std::string_view user) const {
+std::chrono::milliseconds penalty_tracker::delay(std::string_view ip, std::string_view user) const {
     auto now = now_();
     std::lock_guard lock(mutex_);
-    unsigned failures = std::max(ips_.count(ip, now, settings_), users_.count(user, now, settings_));
+    unsigned failures =
+        std::max(ips_.count(ip, now, settings_), users_.count(user, now, settings_));
     if (failures == 0 || settings_.base.count() <= 0) return std::chrono::milliseconds{0};
     auto result = settings_.base;
-    for (unsigned i = 1; i < failures && result < settings_.max; ++i) result *= 2;
+    for (unsigned i = 1; i < failures && result < settings_.max; ++i)
+        result *= 2;
     return std::min(result, settings_.max);
 }
 

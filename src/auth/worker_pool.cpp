@@ -11,14 +11,16 @@ worker_pool::worker_pool(std::size_t threads, std::size_t max_queued) : max_queu
     if (threads == 0) threads = 1;
     threads_.reserve(threads);
     try {
-        for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+        for (std::size_t i = 0; i < threads; ++i)
+            threads_.emplace_back([this] { run(); });
     } catch (...) {
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
         }
         wake_.notify_all();
-        for (auto& t : threads_) t.join();
+        for (auto& t : threads_)
+            t.join();
         throw;
     }
 }
@@ -29,7 +31,8 @@ worker_pool::~worker_pool() {
         stopping_ = true;
     }
     wake_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_)
+        t.join();
 }
 
 bool worker_pool::post(job work) {

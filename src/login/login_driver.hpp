@@ -24,7 +24,9 @@ struct login_context {
     login_settings settings;
     config::limits_settings limits;
     net::tls_context_ptr tls;
-    std::shared_ptr<auth::authenticator> authenticator;
+    /// Owned by the server, which destroys it only after every event loop
+    /// has stopped.
+    auth::authenticator* authenticator = nullptr;
 };
 
 struct login_result {

@@ -13,8 +13,7 @@ auth::penalty_settings penalty_from(const config::auth_settings& a) {
     return p;
 }
 
-runtime_ptr build_runtime(config::settings_ptr settings,
-                          std::shared_ptr<auth::authenticator> authenticator) {
+runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* authenticator) {
     auto rt = std::make_shared<runtime>();
     rt->settings = settings;
     rt->tls = std::make_shared<net::tls_context>(settings->tls);

@@ -32,8 +32,7 @@ using runtime_ptr = std::shared_ptr<const runtime>;
 
 /// Loads certificates and the passdb for `settings` and builds the contexts.
 /// @throws std::runtime_error naming the file and the reason.
-runtime_ptr build_runtime(config::settings_ptr settings,
-                          std::shared_ptr<auth::authenticator> authenticator);
+runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* authenticator);
 
 auth::penalty_settings penalty_from(const config::auth_settings& a);
 

@@ -82,13 +82,16 @@ int run_server(const std::string& config_path) {
 
     config::settings_ptr settings;
     runtime_ptr rt;
-    std::shared_ptr<auth::passdb_authenticator> authenticator;
+    // Outlives every session's use: destroyed (its queue drained) only after
+    // the event loops have stopped, and before they are destroyed, so no
+    // completion is ever posted to a destroyed loop.
+    std::unique_ptr<auth::passdb_authenticator> authenticator;
     try {
         settings = config::load_settings(config_path);
         apply_log_level(*settings);
-        authenticator = std::make_shared<auth::passdb_authenticator>(
+        authenticator = std::make_unique<auth::passdb_authenticator>(
             nullptr, penalty_from(settings->auth), settings->auth.hash_workers);
-        rt = build_runtime(settings, authenticator);
+        rt = build_runtime(settings, authenticator.get());
         authenticator->set_passdb(rt->passdb);
     } catch (const std::exception& e) {
         core::log_error("startup-failed reason={}", core::quoted(e.what(), 1000));
@@ -134,7 +137,7 @@ int run_server(const std::string& config_path) {
                 if (next->server.workers != settings->server.workers) {
                     core::log_warn("reload-note reason=\"server.workers takes effect on restart\"");
                 }
-                auto next_rt = build_runtime(next, authenticator);
+                auto next_rt = build_runtime(next, authenticator.get());
                 authenticator->set_passdb(next_rt->passdb);
                 authenticator->set_penalty_settings(penalty_from(next->auth));
                 for (auto& w : workers)
@@ -170,8 +173,8 @@ int run_server(const std::string& config_path) {
         w->stop();
     for (auto& w : workers)
         w->join();
-    workers.clear();
     authenticator.reset();
+    workers.clear();
     core::log_info("shutdown complete forced={}", forced);
     return 0;
 }

@@ -8,8 +8,13 @@ namespace {
 
 TEST(encoding, base64_rfc4648_vectors) {
     const std::pair<const char*, const char*> vectors[] = {
-        {"", ""},         {"f", "Zg=="},        {"fo", "Zm8="},         {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (auto [plain, encoded] : vectors) {
         EXPECT_EQ(base64_encode(plain), encoded);
@@ -23,15 +28,16 @@ TEST(encoding, base64_padding_optional) {
 }
 
 TEST(encoding, base64_rejects) {
-    for (const char* bad : {"Z", "Zg=", "Zg===", "Z===", "Zh==", "Zm9=", "Zm 9v", "Zm9v\n", "Zg==Zg==",
-                            "=", "Zm-v", "Zm_v"}) {
+    for (const char* bad : {"Z", "Zg=", "Zg===", "Z===", "Zh==", "Zm9=", "Zm 9v", "Zm9v\n",
+                            "Zg==Zg==", "=", "Zm-v", "Zm_v"}) {
         EXPECT_FALSE(base64_decode(bad)) << bad;
     }
 }
 
 TEST(encoding, base64_all_bytes) {
     std::string all;
-    for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+    for (int i = 0; i < 256; ++i)
+        all.push_back(static_cast<char>(i));
     EXPECT_EQ(base64_decode(base64_encode(all)), all);
 }
 

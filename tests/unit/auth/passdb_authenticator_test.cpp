@@ -25,9 +25,8 @@ result run(authenticator& auth, std::string authzid, std::string authcid, std::s
            std::string ip = "192.0.2.1") {
     std::promise<result> promise;
     auto future = promise.get_future();
-    auth_request request{{std::move(authzid), std::move(authcid), core::secret_string(pw)},
-                         "PLAIN",
-                         std::move(ip)};
+    auth_request request{
+        {std::move(authzid), std::move(authcid), core::secret_string(pw)}, "PLAIN", std::move(ip)};
     auth.authenticate(std::move(request), [&promise](auth_outcome outcome) {
         promise.set_value({std::move(outcome), std::this_thread::get_id()});
     });
@@ -107,8 +106,7 @@ TEST(passdb_authenticator, missing_file_is_temp_fail) {
     auth.set_passdb(sample_passdb());
     EXPECT_EQ(run(auth, "", "alice@example.org", password).outcome.status, auth_status::ok);
     auth.set_passdb(nullptr);
-    EXPECT_EQ(run(auth, "", "alice@example.org", password).outcome.status,
-              auth_status::temp_fail);
+    EXPECT_EQ(run(auth, "", "alice@example.org", password).outcome.status, auth_status::temp_fail);
 }
 
 TEST(passdb_authenticator, malformed_hash_is_temp_fail_and_logged) {
@@ -154,7 +152,7 @@ TEST(passdb_authenticator, every_request_completes_before_destruction) {
             auth_request request{{"", "carol", core::secret_string(std::string_view("carol pw"))},
                                  "PLAIN",
                                  "192.0.2.1"};
-            auth.authenticate(std::move(request), [&](auth_outcome outcome) {
+            auth.authenticate(std::move(request), [&](const auth_outcome& outcome) {
                 if (outcome.status == auth_status::ok) ++completed;
             });
         }

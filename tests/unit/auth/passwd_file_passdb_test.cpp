@@ -2,8 +2,8 @@
 // fake clock, broken rewrites that keep the old data, a missing file.
 #include "auth/passwd_file_passdb.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,8 +176,7 @@ TEST_F(passdb_file_test, removed_file_keeps_old_data) {
         EXPECT_EQ(passdb.lookup("bob").status, lookup_status::found);
     }
     std::string log = testing::internal::GetCapturedStderr();
-    EXPECT_EQ(count_lines(log, "reason=\"No such file or directory\" action=keeping_previous"),
-              1)
+    EXPECT_EQ(count_lines(log, "reason=\"No such file or directory\" action=keeping_previous"), 1)
         << log;
 }
 
@@ -209,6 +208,7 @@ TEST_F(passdb_file_test, concurrent_lookups_during_reloads) {
     std::atomic<bool> stop{false};
     std::atomic<int> bad{0};
     std::vector<std::thread> readers;
+    readers.reserve(3);
     for (int i = 0; i < 3; ++i) {
         readers.emplace_back([&] {
             while (!stop.load()) {
@@ -222,7 +222,8 @@ TEST_F(passdb_file_test, concurrent_lookups_during_reloads) {
         write_users("bob:{PLAIN}x" + std::to_string(i) + "\n");
     }
     stop = true;
-    for (auto& t : readers) t.join();
+    for (auto& t : readers)
+        t.join();
     testing::internal::GetCapturedStderr();
     EXPECT_EQ(bad.load(), 0);
     passdb.check_now();

@@ -124,8 +124,9 @@ INSTANTIATE_TEST_SUITE_P(cases, invalid_passwd_test, testing::ValuesIn(invalid),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(passwd_file, error_never_contains_the_password) {
-    for (const char* text : {"bob:{XYZ}hunter2\n", "bob:hunter2\n", "bob:{PLAIN}hunter2\n"
-                                                                    "bob:{PLAIN}hunter2\n"}) {
+    for (const char* text : {"bob:{XYZ}hunter2\n", "bob:hunter2\n",
+                             "bob:{PLAIN}hunter2\n"
+                             "bob:{PLAIN}hunter2\n"}) {
         auto result = parse_passwd(text);
         const auto* error = std::get_if<passwd_error>(&result);
         ASSERT_NE(error, nullptr);

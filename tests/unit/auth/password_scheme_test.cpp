@@ -11,12 +11,20 @@
 
 namespace submitd::auth {
 
-// For readable gtest failures (ADL finds it in the enum's namespace).
+// For readable gtest failures (ADL finds it in the enum's namespace); gtest
+// fixes the name.
+// NOLINTNEXTLINE(readability-identifier-naming)
 inline void PrintTo(verify_status status, std::ostream* os) {
     switch (status) {
-        case verify_status::match: *os << "match"; break;
-        case verify_status::mismatch: *os << "mismatch"; break;
-        case verify_status::error: *os << "error"; break;
+        case verify_status::match:
+            *os << "match";
+            break;
+        case verify_status::mismatch:
+            *os << "mismatch";
+            break;
+        case verify_status::error:
+            *os << "error";
+            break;
     }
 }
 
@@ -74,8 +82,7 @@ TEST_P(foreign_hash_test, right_password_matches) {
 TEST_P(foreign_hash_test, wrong_password_mismatches) {
     EXPECT_EQ(verify_password(GetParam().stored, wrong), verify_status::mismatch)
         << GetParam().tool;
-    EXPECT_EQ(verify_password(GetParam().stored, ""), verify_status::mismatch)
-        << GetParam().tool;
+    EXPECT_EQ(verify_password(GetParam().stored, ""), verify_status::mismatch) << GetParam().tool;
 }
 
 INSTANTIATE_TEST_SUITE_P(tools, foreign_hash_test, testing::ValuesIn(foreign_hashes));
@@ -175,8 +182,7 @@ const malformed_case malformed[] = {
 class malformed_hash_test : public testing::TestWithParam<malformed_case> {};
 
 TEST_P(malformed_hash_test, is_error_or_mismatch_never_match) {
-    EXPECT_EQ(verify_password(GetParam().stored, password), GetParam().want)
-        << GetParam().stored;
+    EXPECT_EQ(verify_password(GetParam().stored, password), GetParam().want) << GetParam().stored;
     EXPECT_NE(verify_password(GetParam().stored, ""), verify_status::match) << GetParam().stored;
 }
 

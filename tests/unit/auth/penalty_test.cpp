@@ -33,7 +33,8 @@ TEST_F(penalty_test, doubles_up_to_the_cap) {
         p.record_failure("192.0.2.1", "bob");
         EXPECT_EQ(p.delay("192.0.2.1", "bob"), w);
     }
-    for (int i = 0; i < 2000; ++i) p.record_failure("192.0.2.1", "bob");  // no overflow
+    for (int i = 0; i < 2000; ++i)
+        p.record_failure("192.0.2.1", "bob");  // no overflow
     EXPECT_EQ(p.delay("192.0.2.1", "bob"), 1000ms);
 }
 
@@ -75,7 +76,7 @@ TEST_F(penalty_test, failures_expire_after_the_window) {
     EXPECT_EQ(p.delay("192.0.2.1", "bob"), 0ms);
     p.record_failure("192.0.2.1", "bob");
     EXPECT_EQ(p.delay("192.0.2.1", "bob"), 100ms);  // a fresh count
-    EXPECT_EQ(p.tracked(), 2U);                       // the expired ones were replaced
+    EXPECT_EQ(p.tracked(), 2U);                     // the expired ones were replaced
 }
 
 TEST_F(penalty_test, expired_entries_are_pruned) {
@@ -97,8 +98,8 @@ TEST_F(penalty_test, bounded_with_oldest_evicted) {
         p.record_failure("10.0.0." + std::to_string(i), "");
     }
     EXPECT_EQ(p.tracked(), 10U);
-    EXPECT_EQ(p.delay("192.0.2.1", ""), 0ms);        // evicted, the oldest
-    EXPECT_EQ(p.delay("10.0.0.9", ""), 100ms);       // still there
+    EXPECT_EQ(p.delay("192.0.2.1", ""), 0ms);   // evicted, the oldest
+    EXPECT_EQ(p.delay("10.0.0.9", ""), 100ms);  // still there
     EXPECT_EQ(p.delay("10.0.0.0", ""), 100ms);
 }
 

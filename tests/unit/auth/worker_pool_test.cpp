@@ -16,7 +16,8 @@ TEST(worker_pool, runs_posted_jobs) {
     {
         worker_pool pool(2, 100);
         EXPECT_EQ(pool.size(), 2U);
-        for (int i = 0; i < 50; ++i) EXPECT_TRUE(pool.post([&] { ++ran; }));
+        for (int i = 0; i < 50; ++i)
+            EXPECT_TRUE(pool.post([&] { ++ran; }));
     }
     EXPECT_EQ(ran.load(), 50);
 }
