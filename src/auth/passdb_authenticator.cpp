@@ -105,7 +105,7 @@ auth_outcome passdb_authenticator::check(const auth_request& request) {
         case verify_status::error:
             break;
     }
-    core::log_warn("passdb bad password hash user={} path={}", core::quoted(c.authcid),
+    core::log_warn("passdb-bad-hash user={} path={}", core::quoted(c.authcid),
                    core::quoted(db->path()));
     return temp_fail("malformed password hash");
 }

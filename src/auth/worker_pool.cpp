@@ -63,9 +63,9 @@ void worker_pool::run() {
         try {
             work();
         } catch (const std::exception& e) {
-            core::log_error("worker_pool job failed reason={}", core::quoted(e.what()));
+            core::log_error("worker-job-failed reason={}", core::quoted(e.what()));
         } catch (...) {
-            core::log_error("worker_pool job failed reason=unknown");
+            core::log_error("worker-job-failed reason=unknown");
         }
     }
 }

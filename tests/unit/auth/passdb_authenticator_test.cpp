@@ -125,7 +125,7 @@ TEST(passdb_authenticator, malformed_hash_is_temp_fail_and_logged) {
     std::remove(path.c_str());
     EXPECT_EQ(r.outcome.status, auth_status::temp_fail);
     EXPECT_EQ(r.outcome.reason, "malformed password hash");
-    EXPECT_NE(log.find("warn passdb bad password hash user=eve"), std::string::npos) << log;
+    EXPECT_NE(log.find("warn passdb-bad-hash user=eve"), std::string::npos) << log;
     EXPECT_EQ(log.find("not-sha512"), std::string::npos) << log;
 }
 

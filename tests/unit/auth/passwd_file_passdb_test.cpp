@@ -153,7 +153,7 @@ TEST_F(passdb_file_test, broken_rewrite_keeps_old_data_and_warns_once) {
     }
     std::string log = testing::internal::GetCapturedStderr();
     EXPECT_EQ(count_lines(log, "\n"), 1) << log;
-    EXPECT_EQ(count_lines(log, " warn passwd_file load failed path=" + path_ + " line=2 " +
+    EXPECT_EQ(count_lines(log, " warn passdb-load-failed path=" + path_ + " line=2 " +
                                    "reason=\"unknown password scheme \\\"XYZ\\\"\" " +
                                    "action=keeping_previous"),
               1)

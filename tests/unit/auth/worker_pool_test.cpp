@@ -63,7 +63,7 @@ TEST(worker_pool, throwing_job_does_not_stop_the_thread) {
         done.get_future().wait();
     }
     std::string log = testing::internal::GetCapturedStderr();
-    EXPECT_NE(log.find("error worker_pool job failed reason=boom"), std::string::npos) << log;
+    EXPECT_NE(log.find("error worker-job-failed reason=boom"), std::string::npos) << log;
 }
 
 }  // namespace
