@@ -6,6 +6,7 @@
 #include "login/login_driver.hpp"
 
 #include <array>
+#include <random>
 #include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
@@ -37,6 +38,14 @@ asio::awaitable<auth::auth_outcome> authenticate(auth::authenticator& authentica
             });
         },
         asio::use_awaitable, std::move(request));
+}
+
+/// The failure delay plus up to a fifth more at random, so a guesser cannot
+/// tell a wrong password by a fixed timing (OpenSMTPD's auth failure pause).
+config::milliseconds with_jitter(config::milliseconds d) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    std::uniform_int_distribution<std::int64_t> extra(0, d.count() / 5);
+    return d + config::milliseconds(extra(rng));
 }
 
 asio::awaitable<void> sleep_for(config::milliseconds d) {
@@ -159,7 +168,7 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                 auto outcome =
                     co_await authenticate(*ctx->authenticator, machine.take_auth_request());
                 if (outcome.status == auth::auth_status::failed && outcome.delay.count() > 0) {
-                    co_await sleep_for(outcome.delay);
+                    co_await sleep_for(with_jitter(outcome.delay));
                 }
                 next = machine.on_auth_result(outcome);
                 if (next == action::handoff) {
