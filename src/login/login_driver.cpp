@@ -6,13 +6,13 @@
 #include "login/login_driver.hpp"
 
 #include <array>
-#include <random>
 #include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <random>
 
 #include "core/log.hpp"
 #include "smtp/reply.hpp"
@@ -136,7 +136,7 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                         machine.on_shutdown();
                     } else {
                         result.reason =
-                            ec == asio::error::eof ? "client-disconnected" : "read-failed";
+                            net::is_disconnect(ec) ? "client-disconnected" : "read-failed";
                         result.commands = machine.commands();
                         co_return result;
                     }
@@ -165,6 +165,7 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                     result.reason = "write-failed";
                     co_return result;
                 }
+                core::log_debug("auth-check session={}", session_id);
                 auto outcome =
                     co_await authenticate(*ctx->authenticator, machine.take_auth_request());
                 if (outcome.status == auth::auth_status::failed && outcome.delay.count() > 0) {

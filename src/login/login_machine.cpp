@@ -105,17 +105,18 @@ action login_machine::dispatch(std::string_view line) {
         return error(500, "5.5.2", "Invalid command syntax", "bad-syntax");
     }
     const command_row* row = find_command(parsed.cmd.verb);
-    if (row == nullptr) {
-        return error(500, "5.5.1", "Unknown command", "unknown-command");
-    }
-    if (row->kind == verb_kind::http) {
+    if (row != nullptr && row->kind == verb_kind::http) {
         close_reason_ = "http-request";
         state_ = state::closed;
         return action::close;
     }
-    if (row->kind != verb_kind::auth && line.size() > settings_.max_command_line) {
+    // The reader allows AUTH's longer lines; every other command is held to
+    // max_command_line, whether we know its verb or not.
+    bool is_auth = row != nullptr && row->kind == verb_kind::auth;
+    if (!is_auth && line.size() > settings_.max_command_line) {
         return error(500, "5.5.2", "Line too long", "line-too-long");
     }
+    if (row == nullptr) return error(500, "5.5.1", "Unknown command", "unknown-command");
     if (!row->is_junk) bad_commands_ = 0;
     std::string_view args = parsed.cmd.args;
     switch (row->kind) {

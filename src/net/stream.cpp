@@ -102,6 +102,11 @@ std::string stream::tls_cipher() const {
     return name != nullptr ? name : "";
 }
 
+bool is_disconnect(const std::error_code& ec) {
+    return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
 asio::awaitable<bool> flush(stream& s, std::string& out, std::chrono::milliseconds timeout) {
     if (out.empty()) co_return true;
     s.set_timeout(timeout);

@@ -77,6 +77,10 @@ private:
 
 using stream_ptr = std::shared_ptr<stream>;
 
+/// @return true when `ec` means the peer went away (EOF, a TLS stream cut
+/// without close_notify, a reset), as opposed to a local failure.
+bool is_disconnect(const std::error_code& ec);
+
 /// Writes `out` and clears it, with `timeout` as the deadline.
 /// @return false when the write failed or timed out.
 asio::awaitable<bool> flush(stream& s, std::string& out, std::chrono::milliseconds timeout);

@@ -76,7 +76,7 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             } else if (s.stopping() && ec == asio::error::operation_aborted) {
                 machine.on_shutdown();
             } else {
-                result.reason = ec == asio::error::eof ? "client-disconnected" : "read-failed";
+                result.reason = net::is_disconnect(ec) ? "client-disconnected" : "read-failed";
                 break;
             }
             co_await net::flush(s, machine.output(), limits.idle_timeout);

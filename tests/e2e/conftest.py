@@ -1,0 +1,660 @@
+"""Fixtures for the end-to-end tests: certificates, a passwd-file, a TOML
+config writer, the submitd process (started on ephemeral ports, waited for by
+its log lines, stopped at teardown) and a raw-socket SMTP client.
+
+Run:  /usr/bin/python3 -m pytest -q tests/e2e
+Binary: build/submitd, or the path in the environment variable SUBMITD_BIN.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_BIN = REPO / "build" / "submitd"
+# Generous: the test machines are loaded two-core boxes.
+WAIT = float(os.environ.get("SUBMITD_E2E_WAIT", "20"))
+HOSTNAME = "mx.test"
+BANNER = "submitd"
+USER = "alice"
+PASSWORD = "Wonderland-42"
+USER2 = "bob"
+PASSWORD2 = "hunter2"
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def b64(data: str | bytes) -> str:
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+def plain_ir(user: str = USER, password: str = PASSWORD, authzid: str = "") -> str:
+    """The base64 PLAIN response: authzid NUL authcid NUL password."""
+    return b64(f"{authzid}\0{user}\0{password}")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skips a test whose tool or facility is missing; with SUBMITD_E2E_STRICT=1
+    (scripts/test sets it: the suite installs every tool) a missing one is a
+    failure, so a skip never hides a check in CI."""
+    if os.environ.get("SUBMITD_E2E_STRICT") == "1":
+        pytest.fail(f"required for the full suite: {reason}")
+    pytest.skip(reason)
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        skip_or_fail(f"{name} is not installed")
+    return path
+
+
+def submitd_bin() -> Path:
+    path = Path(os.environ.get("SUBMITD_BIN", str(DEFAULT_BIN)))
+    if not path.exists():
+        pytest.fail(f"submitd binary not found at {path} (build it or set SUBMITD_BIN)")
+    return path
+
+
+def run(cmd, *, input=None, timeout=WAIT * 3, check=False, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(c) for c in cmd],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        **kw,
+    )
+
+
+def wait_until(predicate, timeout=WAIT, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def have_ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# TOML writer (no tomli_w here): dicts are tables, lists of dicts are arrays
+# of tables, None removes a key when merging overrides.
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"no TOML form for {v!r}")
+
+
+def _is_table_array(v) -> bool:
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(x, dict) for x in v)
+
+
+def _key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+
+def to_toml(table: dict, path: tuple = ()) -> str:
+    out: list[str] = []
+    for k, v in table.items():
+        if v is None or isinstance(v, dict) or _is_table_array(v):
+            continue
+        out.append(f"{_key(k)} = {_toml_value(v)}")
+    for k, v in table.items():
+        name = ".".join(_key(p) for p in path + (k,))
+        if isinstance(v, dict):
+            out.append("")
+            out.append(f"[{name}]")
+            out.append(to_toml(v, path + (k,)))
+        elif _is_table_array(v):
+            for item in v:
+                out.append("")
+                out.append(f"[[{name}]]")
+                out.append(to_toml(item, path + (k,)))
+    return "\n".join(x for x in out if x is not None) + ("\n" if not path else "")
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    for k, v in overrides.items():
+        if v is None:
+            base.pop(k, None)
+        elif isinstance(v, dict) and isinstance(base.get(k), dict):
+            merge(base[k], v)
+        else:
+            base[k] = copy.deepcopy(v)
+    return base
+
+
+# --------------------------------------------------------------------------
+# certificates and password files
+
+
+def make_cert(directory: Path, name: str, cn: str, sans: list[str], kind: str = "ec") -> tuple[Path, Path]:
+    cert = directory / f"{name}.pem"
+    key = directory / f"{name}.key"
+    newkey = ["-newkey", "rsa:2048"] if kind == "rsa" else [
+        "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    run(
+        ["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", key, "-out", cert,
+         "-subj", f"/CN={cn}", "-days", "2", "-addext", "subjectAltName=" + ",".join(sans)],
+        check=True,
+    )
+    return cert, key
+
+
+class Certs:
+    """Three self-signed certificates: `a` (the default, CN=mx.test), `b` (a
+    replacement for reload tests, CN=mx-reloaded.test, same names) and `other`
+    (for SNI, CN=other.test). `bundle` trusts all three."""
+
+    def __init__(self, directory: Path):
+        sans = ["DNS:mx.test", "DNS:localhost", "IP:127.0.0.1", "IP:::1"]
+        self.dir = directory
+        self.a_cert, self.a_key = make_cert(directory, "a", "mx.test", sans)
+        self.b_cert, self.b_key = make_cert(directory, "b", "mx-reloaded.test", sans, kind="rsa")
+        self.other_cert, self.other_key = make_cert(directory, "other", "other.test", ["DNS:other.test"])
+        self.bundle = directory / "bundle.pem"
+        self.bundle.write_text(
+            self.a_cert.read_text() + self.b_cert.read_text() + self.other_cert.read_text())
+
+    @staticmethod
+    def der(cert: Path) -> bytes:
+        return ssl.PEM_cert_to_DER_cert(cert.read_text())
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> Certs:
+    need_tool("openssl")
+    return Certs(tmp_path_factory.mktemp("certs"))
+
+
+def hash_password(password: str, scheme: str) -> str:
+    """A passdb hash made by another tool (doveadm), PLAIN when it is absent."""
+    if scheme == "PLAIN" or shutil.which("doveadm") is None:
+        return "{PLAIN}" + password
+    r = run(["doveadm", "pw", "-s", scheme, "-p", password], check=True)
+    return r.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def alice_hash() -> str:
+    return hash_password(PASSWORD, "SHA512-CRYPT")
+
+
+def passwd_text(entries: dict[str, str]) -> str:
+    lines = ["# submitd e2e passdb", ""]
+    for user, h in entries.items():
+        lines.append(f"{user}:{h}:1000:1000::/home/{user}::")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def tls_client_context(cafile: Path, *, minimum=None, maximum=None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile=str(cafile))
+    ctx.check_hostname = True
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+# --------------------------------------------------------------------------
+# log lines
+
+_FIELD = re.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+_LINE = re.compile(r"^(\S+) (debug|info|warn|error) (\S+)(.*)$")
+
+
+def parse_fields(rest: str) -> dict[str, str]:
+    fields = {}
+    for k, v in _FIELD.findall(rest):
+        if v.startswith('"'):
+            v = re.sub(r"\\(.)", r"\1", v[1:-1])
+        fields[k] = v
+    return fields
+
+
+class LogEvent(dict):
+    def __init__(self, line: str):
+        m = _LINE.match(line)
+        if not m:
+            raise ValueError(line)
+        super().__init__(parse_fields(m.group(4)))
+        self.line = line
+        self.timestamp, self.level, self.event = m.group(1), m.group(2), m.group(3)
+
+    def __repr__(self):
+        return f"LogEvent({self.line!r})"
+
+
+def split_hostport(address: str) -> tuple[str, int]:
+    host, port = address.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+# --------------------------------------------------------------------------
+# the server process
+
+
+class Submitd:
+    def __init__(self, workdir: Path, config: dict, binary: Path):
+        self.dir = workdir
+        self.config = config
+        self.binary = binary
+        self.config_path = workdir / "submitd.toml"
+        self.log_path = workdir / "stderr.log"
+        self.out_path = workdir / "stdout.log"
+        self.proc: subprocess.Popen | None = None
+        self.listeners: dict[str, tuple[str, int]] = {}
+        self.write_config()
+
+    # config ---------------------------------------------------------------
+    def write_config(self, config: dict | None = None):
+        if config is not None:
+            self.config = config
+        self.config_path.write_text(to_toml(self.config))
+
+    # process --------------------------------------------------------------
+    def start(self, wait_ready=True):
+        self._err = open(self.log_path, "ab")
+        self._out = open(self.out_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(self.binary), "--config", str(self.config_path)],
+            stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+            cwd=self.dir, start_new_session=True,
+        )
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        self.wait_event("ready")
+        self.listeners = {}
+        for ev in self.events("listening"):
+            self.listeners[ev["listener"]] = split_hostport(ev["address"])
+        expected = {l["name"] for l in self.config.get("listener", [])}
+        assert expected <= set(self.listeners), (
+            f"listening lines for {sorted(self.listeners)}, config has {sorted(expected)}")
+
+    def addr(self, name="submission") -> tuple[str, int]:
+        return self.listeners[name]
+
+    def port(self, name="submission") -> int:
+        return self.listeners[name][1]
+
+    def send_signal(self, sig):
+        assert self.proc is not None and self.proc.poll() is None, "submitd is not running"
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=WAIT) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, timeout=WAIT) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        for f in (self._err, self._out):
+            f.close()
+        return self.proc.returncode
+
+    # logs -----------------------------------------------------------------
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def mark(self) -> int:
+        """An offset: wait_event(..., after=mark) sees only later lines."""
+        return len(self.log_text())
+
+    def events(self, event: str | None = None, after: int = 0, **fields) -> list[LogEvent]:
+        out = []
+        text = self.log_text()[after:]
+        lines = text.split("\n")[:-1]  # the last piece is empty or still being written
+        for line in lines:
+            try:
+                ev = LogEvent(line)
+            except ValueError:
+                continue
+            if event is not None and ev.event != event:
+                continue
+            if all(ev.get(k) == str(v) for k, v in fields.items()):
+                out.append(ev)
+        return out
+
+    def wait_event(self, event: str, after: int = 0, timeout: float = WAIT, count: int = 1,
+                   **fields) -> LogEvent:
+        deadline = time.monotonic() + timeout
+        while True:
+            evs = self.events(event, after, **fields)
+            if len(evs) >= count:
+                return evs[count - 1]
+            if self.proc is not None and self.proc.poll() is not None:
+                evs = self.events(event, after, **fields)
+                if len(evs) >= count:
+                    return evs[count - 1]
+                raise AssertionError(
+                    f"submitd exited ({self.proc.returncode}) before logging {event} {fields}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no '{event}' log line with {fields} within {timeout}s")
+            time.sleep(0.02)
+
+    # clients --------------------------------------------------------------
+    def connect(self, listener="submission", **kw) -> "SMTPConn":
+        host, port = self.addr(listener)
+        return SMTPConn(host, port, **kw)
+
+
+def base_config(workdir: Path, certs: Certs) -> dict:
+    tls_dir = workdir / "tls"
+    tls_dir.mkdir(exist_ok=True)
+    cert = tls_dir / "cert.pem"
+    key = tls_dir / "key.pem"
+    shutil.copy(certs.a_cert, cert)
+    shutil.copy(certs.a_key, key)
+    return {
+        "server": {"hostname": HOSTNAME, "banner": BANNER, "workers": 2,
+                   "shutdown_grace": 2.0, "log_level": "info"},
+        "listener": [
+            {"name": "submission", "address": "127.0.0.1:0", "tls": "starttls"},
+            {"name": "submissions", "address": "127.0.0.1:0", "tls": "implicit"},
+        ],
+        "tls": {"certificate": str(cert), "key": str(key)},
+        "auth": {"mechanisms": ["PLAIN", "LOGIN"], "allow_plaintext_auth": False,
+                 "failure_delay": 0.2, "failure_delay_max": 2.0, "max_failures": 3},
+        "passdb": {"driver": "passwd-file", "path": str(workdir / "passwd")},
+        "limits": {"idle_timeout": 30.0, "command_timeout": 30.0,
+                   "tls_handshake_timeout": 10.0, "max_bad_commands": 10,
+                   "max_connections_per_ip": 20},
+    }
+
+
+@pytest.fixture
+def submitd(request, tmp_path, certs, alice_hash):
+    """Factory: submitd(overrides) writes a config (the base one merged with
+    `overrides`), starts the server and waits for its `ready` line. Pass
+    start=False to get it unstarted; passwd= to replace the passdb text."""
+    servers: list[Submitd] = []
+    request.node._submitd_servers = servers
+    binary = submitd_bin()
+
+    def factory(overrides: dict | None = None, *, start=True, passwd: str | None = None,
+                workdir: Path | None = None) -> Submitd:
+        if workdir is None:
+            workdir = tmp_path / f"submitd{len(servers)}"
+        workdir.mkdir(exist_ok=True)
+        config = merge(base_config(workdir, certs), overrides or {})
+        if passwd is None:
+            passwd = passwd_text({USER: alice_hash, USER2: "{PLAIN}" + PASSWORD2})
+        (workdir / "passwd").write_text(passwd)
+        server = Submitd(workdir, config, binary)
+        servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    yield factory
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def server(submitd) -> Submitd:
+    """A server with the default test configuration."""
+    return submitd()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for i, s in enumerate(getattr(item, "_submitd_servers", [])):
+            text = s.log_text()
+            if len(text) > 30000:
+                text = "...\n" + text[-30000:]
+            rep.sections.append((f"submitd[{i}] stderr ({s.log_path})", text))
+
+
+# --------------------------------------------------------------------------
+# raw SMTP client
+
+
+class Reply:
+    def __init__(self, code: int, lines: list[str]):
+        self.code = code
+        self.lines = lines
+
+    @property
+    def text(self) -> str:
+        return self.lines[0] if self.lines else ""
+
+    @property
+    def enhanced(self) -> str | None:
+        m = re.match(r"^([245]\.\d{1,3}\.\d{1,3})(?: |$)", self.text)
+        return m.group(1) if m else None
+
+    def __str__(self):
+        return "\n".join(f"{self.code}{'-' if i < len(self.lines) - 1 else ' '}{l}"
+                         for i, l in enumerate(self.lines))
+
+    __repr__ = __str__
+
+    def capabilities(self) -> dict[str, list[str]]:
+        """EHLO keywords (upper case) -> parameters, from the second line on."""
+        caps = {}
+        for line in self.lines[1:]:
+            parts = line.split()
+            if parts:
+                caps[parts[0].upper()] = [p.upper() for p in parts[1:]]
+        return caps
+
+
+def assert_reply(reply: Reply, code: int, enhanced: str | None = None):
+    assert reply.code == code, f"expected {code} {enhanced or ''}, got: {reply}"
+    if enhanced is not None:
+        assert reply.enhanced == enhanced, f"expected {code} {enhanced}, got: {reply}"
+
+
+class SMTPConn:
+    def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None = None,
+                 server_hostname: str | None = HOSTNAME, timeout: float = WAIT,
+                 source: str | None = None):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        if source is not None:
+            self.sock.bind((source, 0))
+        self.sock.connect((host, port))
+        self.local = self.sock.getsockname()
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.buf = b""
+        self.bytes_in = 0   # bytes we received (plaintext)
+        self.bytes_out = 0  # bytes we sent (plaintext)
+        self.timeout = timeout
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    @property
+    def local_port(self) -> int:
+        return self.local[1]
+
+    def send(self, data: str | bytes):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+        self.bytes_out += len(data)
+
+    def _fill(self, timeout: float):
+        self.sock.settimeout(timeout)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"connection closed; unparsed data: {self.buf!r}")
+        self.bytes_in += len(chunk)
+        self.buf += chunk
+
+    def read_line(self, timeout: float | None = None) -> str:
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while b"\r\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete reply line within {timeout}s; buffered: {self.buf!r}")
+            try:
+                self._fill(left)
+            except socket.timeout:
+                raise TimeoutError(f"no complete reply line within {timeout}s; buffered: {self.buf!r}")
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def read_reply(self, timeout: float | None = None) -> Reply:
+        lines: list[str] = []
+        code = None
+        while True:
+            line = self.read_line(timeout)
+            m = re.match(r"^(\d{3})([ -])(.*)$", line)
+            assert m, f"malformed reply line {line!r} (after {lines})"
+            if code is None:
+                code = int(m.group(1))
+            assert int(m.group(1)) == code, f"reply code changed within a reply: {lines} then {line!r}"
+            lines.append(m.group(3))
+            if m.group(2) == " ":
+                return Reply(code, lines)
+
+    def cmd(self, line: str | bytes, timeout: float | None = None) -> Reply:
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+        return self.read_reply(timeout)
+
+    def greeting(self) -> Reply:
+        return self.read_reply()
+
+    def ehlo(self, domain="client.test") -> Reply:
+        r = self.cmd(f"EHLO {domain}")
+        assert_reply(r, 250)
+        return r
+
+    def starttls(self, ctx: ssl.SSLContext, server_hostname: str | None = HOSTNAME):
+        r = self.cmd("STARTTLS")
+        assert_reply(r, 220)
+        assert self.buf == b"", f"data after the STARTTLS reply, before the handshake: {self.buf!r}"
+        self.sock.settimeout(self.timeout)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        return r
+
+    def auth_plain(self, user=USER, password=PASSWORD) -> Reply:
+        return self.cmd(f"AUTH PLAIN {plain_ir(user, password)}")
+
+    def read_until_eof(self, timeout: float | None = None) -> bytes:
+        """Everything until the server closes (raises on timeout)."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"connection still open after {timeout}s; got {self.buf!r}")
+            try:
+                self._fill(left)
+            except EOFError:
+                data, self.buf = self.buf, b""
+                return data
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                data, self.buf = self.buf, b""
+                return data
+
+    def replies_until_eof(self, timeout: float | None = None) -> list[Reply]:
+        data = self.read_until_eof(timeout)
+        out = []
+        lines = data.split(b"\r\n")
+        assert lines[-1] == b"", f"data after the last CRLF: {data!r}"
+        cur: list[str] = []
+        for raw in lines[:-1]:
+            line = raw.decode("utf-8", "replace")
+            m = re.match(r"^(\d{3})([ -])(.*)$", line)
+            assert m, f"malformed reply line {line!r}"
+            cur.append(m.group(3))
+            if m.group(2) == " ":
+                out.append(Reply(int(m.group(1)), cur))
+                cur = []
+        assert not cur, f"unterminated multi-line reply: {cur}"
+        return out
+
+    def nothing_pending(self, timeout: float = 0.3) -> bytes:
+        """Bytes that arrive within `timeout` (used only where no sentinel
+        command can prove absence)."""
+        if self.buf:
+            return self.buf
+        self.sock.settimeout(timeout)
+        try:
+            if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+                return self.sock.recv(65536)
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            if r:
+                return self.sock.recv(65536) or b"<EOF>"
+        except (socket.timeout, ssl.SSLWantReadError):
+            return b""
+        return b""
