@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "auth/encoding.hpp"
+#include "core/base64.hpp"
 #include "core/secret.hpp"
 
 namespace submitd::auth {
@@ -291,7 +292,7 @@ std::optional<std::string> hash_digest(const EVP_MD* md, bool salted, std::strin
     if (!compute_digest(md, {password, salt}, digest)) return std::nullopt;
     std::string raw(digest.view());
     raw += salt;
-    std::string out = base64_encode(raw);
+    std::string out = core::base64_encode(raw);
     core::wipe(raw);
     return out;
 }

@@ -12,10 +12,10 @@
 // soon as it is decoded and never logged.
 #include <algorithm>
 
+#include "core/base64.hpp"
 #include "core/log.hpp"
 #include "core/secret.hpp"
 #include "login/login_machine.hpp"
-#include "sasl/base64.hpp"
 #include "smtp/reply.hpp"
 
 namespace submitd::login {
@@ -63,7 +63,7 @@ action login_machine::cmd_auth(std::string_view args) {
     if (initial == "=") {
         decoded.emplace();
     } else {
-        decoded = sasl::base64_decode(initial);
+        decoded = core::base64_decode(initial);
     }
     reader_.reset();  // wipes the line with the initial response
     if (!decoded) {
@@ -83,7 +83,7 @@ action login_machine::handle_sasl_line(std::string_view line) {
         core::log_info("auth-aborted session={} mechanism={}", facts_.session_id, mechanism_);
         return reply(501, "5.0.0", "Authentication aborted");
     }
-    auto decoded = sasl::base64_decode(line);
+    auto decoded = core::base64_decode(line);
     reader_.reset();
     if (!decoded) {
         mech_.reset();
@@ -100,7 +100,7 @@ action login_machine::sasl_step(const sasl::step_result& r) {
         case sasl::step_status::challenge:
             state_ = state::sasl;
             out_ += "334 ";
-            out_ += sasl::base64_encode(r.challenge);
+            out_ += core::base64_encode(r.challenge);
             out_ += "\r\n";
             return action::need_input;
         case sasl::step_status::done: {

@@ -5,7 +5,6 @@
 // notes), and the handshake timeout during TLS negotiation.
 #include "login/login_driver.hpp"
 
-#include <array>
 #include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
@@ -95,12 +94,13 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
     login_machine machine(ctx->settings, std::move(facts), s.is_tls());
     machine.greet();
     std::string pending;
-    std::array<char, 4096> buf;
     clock::time_point command_start{};
+    const net::read_deadlines deadlines{limits.idle_timeout, limits.command_timeout};
 
+    // The machine's last answer: from on_input(), or from on_auth_result().
+    action next = action::need_input;
     for (;;) {
-        action next = action::need_input;
-        if (!pending.empty()) {
+        if (next == action::need_input && !pending.empty()) {
             std::size_t consumed = 0;
             bool was_in_command = machine.in_command();
             next = machine.on_input(pending, consumed);
@@ -113,37 +113,22 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                     result.reason = "write-failed";
                     co_return result;
                 }
-                bool idle = !machine.in_command();
-                if (idle && s.stopping()) machine.on_shutdown();
-                if (machine.close_reason().size() > 0) {
-                    co_await net::flush(s, machine.output(), limits.idle_timeout);
-                    result.reason = std::string(machine.close_reason());
-                    result.commands = machine.commands();
+                auto status = co_await net::read_input(s, pending, machine.in_command(),
+                                                       command_start, deadlines);
+                if (status == net::read_status::data) break;
+                result.commands = machine.commands();
+                if (status == net::read_status::timeout) {
+                    machine.on_timeout();
+                } else if (status == net::read_status::stop) {
+                    machine.on_shutdown();
+                } else {
+                    result.reason = status == net::read_status::disconnected ? "client-disconnected"
+                                                                             : "read-failed";
                     co_return result;
                 }
-                if (idle) {
-                    s.set_timeout(limits.idle_timeout);
-                } else {
-                    s.set_deadline(command_start + limits.command_timeout);
-                }
-                s.set_idle(idle);
-                auto [ec, n] = co_await s.read_some(asio::buffer(buf));
-                s.set_idle(false);
-                if (ec) {
-                    if (s.timed_out()) {
-                        machine.on_timeout();
-                    } else if (s.stopping() && ec == asio::error::operation_aborted) {
-                        machine.on_shutdown();
-                    } else {
-                        result.reason =
-                            net::is_disconnect(ec) ? "client-disconnected" : "read-failed";
-                        result.commands = machine.commands();
-                        co_return result;
-                    }
-                    continue;  // the machine closed: flushed and returned above
-                }
-                pending.append(buf.data(), n);
-                break;
+                co_await net::flush(s, machine.output(), limits.idle_timeout);
+                result.reason = std::string(machine.close_reason());
+                co_return result;
             }
             case action::start_tls:
                 if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
@@ -159,6 +144,7 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                     co_return result;
                 }
                 machine.on_tls_established(s.tls_version(), s.tls_cipher());
+                next = action::need_input;
                 break;
             case action::authenticate: {
                 if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
@@ -172,19 +158,16 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                     co_await sleep_for(with_jitter(outcome.delay));
                 }
                 next = machine.on_auth_result(outcome);
-                if (next == action::handoff) {
-                    if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
-                        result.reason = "write-failed";
-                        co_return result;
-                    }
-                    result.commands = machine.commands();
-                    result.handoff = machine.take_handoff(std::move(pending));
-                    co_return result;
-                }
                 break;
             }
             case action::handoff:
-                break;
+                if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
+                    result.reason = "write-failed";
+                    co_return result;
+                }
+                result.commands = machine.commands();
+                result.handoff = machine.take_handoff(std::move(pending));
+                co_return result;
             case action::close:
                 co_await net::flush(s, machine.output(), limits.idle_timeout);
                 result.reason = std::string(machine.close_reason());

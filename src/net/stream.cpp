@@ -107,6 +107,28 @@ bool is_disconnect(const std::error_code& ec) {
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
+asio::awaitable<read_status> read_input(stream& s, std::string& pending, bool in_command,
+                                        stream::clock::time_point command_start,
+                                        read_deadlines deadlines) {
+    constexpr std::size_t chunk = 4096;
+    if (!in_command && s.stopping()) co_return read_status::stop;
+    if (in_command) {
+        s.set_deadline(command_start + deadlines.command);
+    } else {
+        s.set_timeout(deadlines.idle);
+    }
+    s.set_idle(!in_command);
+    std::size_t old = pending.size();
+    pending.resize(old + chunk);
+    auto [ec, n] = co_await s.read_some(asio::buffer(pending.data() + old, chunk));
+    pending.resize(old + n);
+    s.set_idle(false);
+    if (!ec) co_return read_status::data;
+    if (s.timed_out()) co_return read_status::timeout;
+    if (s.stopping() && ec == asio::error::operation_aborted) co_return read_status::stop;
+    co_return is_disconnect(ec) ? read_status::disconnected : read_status::failed;
+}
+
 asio::awaitable<bool> flush(stream& s, std::string& out, std::chrono::milliseconds timeout) {
     if (out.empty()) co_return true;
     s.set_timeout(timeout);

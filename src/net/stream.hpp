@@ -81,6 +81,28 @@ using stream_ptr = std::shared_ptr<stream>;
 /// without close_notify, a reset), as opposed to a local failure.
 bool is_disconnect(const std::error_code& ec);
 
+enum class read_status {
+    data,          ///< bytes were appended
+    timeout,       ///< the idle timeout or the command deadline passed
+    stop,          ///< the server is stopping and the session is between commands
+    disconnected,  ///< the client went away
+    failed,        ///< another transport error
+};
+
+struct read_deadlines {
+    std::chrono::milliseconds idle;     ///< waiting for a new command
+    std::chrono::milliseconds command;  ///< from a command's first byte to its end
+};
+
+/// Reads what the client sends next and appends it to `pending`, with the
+/// idle timeout between commands and, once part of a command arrived
+/// (`in_command`), the deadline `command_start + command`, which trickled
+/// bytes do not extend (slowloris). Between commands a stop request ends
+/// the wait at once.
+asio::awaitable<read_status> read_input(stream& s, std::string& pending, bool in_command,
+                                        stream::clock::time_point command_start,
+                                        read_deadlines deadlines);
+
 /// Writes `out` and clears it, with `timeout` as the deadline.
 /// @return false when the write failed or timed out.
 asio::awaitable<bool> flush(stream& s, std::string& out, std::chrono::milliseconds timeout);

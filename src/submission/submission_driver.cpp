@@ -1,8 +1,6 @@
 // The post-login driver; see submission_driver.hpp.
 #include "submission/submission_driver.hpp"
 
-#include <array>
-
 #include "submission/submission_machine.hpp"
 
 namespace submitd::submission {
@@ -34,8 +32,8 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     std::string pending = std::move(handoff.pending_input);
     submission_machine machine(settings, std::move(handoff));
     submission_result result;
-    std::array<char, 4096> buf;
     clock::time_point command_start{};
+    const net::read_deadlines deadlines{limits.idle_timeout, limits.command_timeout};
 
     for (;;) {
         action next = action::need_input;
@@ -55,35 +53,21 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             result.reason = "write-failed";
             break;
         }
-        bool idle = !machine.in_command();
-        if (idle && s.stopping()) {
+        auto status =
+            co_await net::read_input(s, pending, machine.in_command(), command_start, deadlines);
+        if (status == net::read_status::data) continue;
+        if (status == net::read_status::timeout) {
+            machine.on_timeout();
+        } else if (status == net::read_status::stop) {
             machine.on_shutdown();
-            co_await net::flush(s, machine.output(), limits.idle_timeout);
-            result.reason = "shutdown";
-            break;
-        }
-        if (idle) {
-            s.set_timeout(limits.idle_timeout);
         } else {
-            s.set_deadline(command_start + limits.command_timeout);
-        }
-        s.set_idle(idle);
-        auto [ec, n] = co_await s.read_some(asio::buffer(buf));
-        s.set_idle(false);
-        if (ec) {
-            if (s.timed_out()) {
-                machine.on_timeout();
-            } else if (s.stopping() && ec == asio::error::operation_aborted) {
-                machine.on_shutdown();
-            } else {
-                result.reason = net::is_disconnect(ec) ? "client-disconnected" : "read-failed";
-                break;
-            }
-            co_await net::flush(s, machine.output(), limits.idle_timeout);
-            result.reason = std::string(machine.close_reason());
+            result.reason =
+                status == net::read_status::disconnected ? "client-disconnected" : "read-failed";
             break;
         }
-        pending.append(buf.data(), n);
+        co_await net::flush(s, machine.output(), limits.idle_timeout);
+        result.reason = std::string(machine.close_reason());
+        break;
     }
     result.commands = machine.commands();
     co_return result;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base64.hpp"
+
 namespace submitd::auth {
 namespace {
 
@@ -17,7 +19,7 @@ TEST(encoding, base64_rfc4648_vectors) {
         {"foobar", "Zm9vYmFy"},
     };
     for (auto [plain, encoded] : vectors) {
-        EXPECT_EQ(base64_encode(plain), encoded);
+        EXPECT_EQ(core::base64_encode(plain), encoded);
         EXPECT_EQ(base64_decode(encoded), plain) << encoded;
     }
 }
@@ -38,7 +40,7 @@ TEST(encoding, base64_all_bytes) {
     std::string all;
     for (int i = 0; i < 256; ++i)
         all.push_back(static_cast<char>(i));
-    EXPECT_EQ(base64_decode(base64_encode(all)), all);
+    EXPECT_EQ(base64_decode(core::base64_encode(all)), all);
 }
 
 TEST(encoding, hex) {

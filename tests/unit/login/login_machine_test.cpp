@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/log.hpp"
-#include "sasl/base64.hpp"
+#include "core/base64.hpp"
 
 namespace submitd::login {
 namespace {
@@ -40,7 +40,7 @@ std::string plain(std::string_view user, std::string_view pass) {
     m.append(user);
     m.push_back('\0');
     m.append(pass);
-    return sasl::base64_encode(m);
+    return core::base64_encode(m);
 }
 
 /// Feeds `in` whole; returns the action and leaves the unconsumed rest in `rest`.
@@ -188,9 +188,9 @@ TEST(login_machine, auth_login_dialog) {
     h.out();
     h.feed("AUTH LOGIN\r\n");
     EXPECT_EQ(h.out(), "334 VXNlcm5hbWU6\r\n");
-    h.feed(sasl::base64_encode("carol") + "\r\n");
+    h.feed(core::base64_encode("carol") + "\r\n");
     EXPECT_EQ(h.out(), "334 UGFzc3dvcmQ6\r\n");
-    EXPECT_EQ(h.feed(sasl::base64_encode("pw") + "\r\n"), action::authenticate);
+    EXPECT_EQ(h.feed(core::base64_encode("pw") + "\r\n"), action::authenticate);
     auto req = h.m.take_auth_request();
     EXPECT_EQ(req.credentials.authcid, "carol");
     EXPECT_EQ(req.mechanism, "LOGIN");
@@ -281,8 +281,8 @@ TEST(login_machine, timeout_and_shutdown) {
 }
 
 TEST(login_machine, same_replies_however_the_input_is_split) {
-    std::string dialog = "EHLO c\r\nNOOP\r\nFOO\r\nAUTH LOGIN\r\n" + sasl::base64_encode("dave") +
-                         "\r\n" + sasl::base64_encode("pw") + "\r\n";
+    std::string dialog = "EHLO c\r\nNOOP\r\nFOO\r\nAUTH LOGIN\r\n" + core::base64_encode("dave") +
+                         "\r\n" + core::base64_encode("pw") + "\r\n";
     auto run = [&](const std::vector<std::size_t>& cuts) {
         harness h(true);
         std::string pending;

@@ -1,13 +1,13 @@
 // base64_encode/base64_decode: RFC 4648 section 10 vectors, every byte value,
 // and the strict decoder's refusals (alphabet, padding, pad bits, whitespace).
-#include "sasl/base64.hpp"
+#include "core/base64.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <string_view>
 
-namespace submitd::sasl {
+namespace submitd::core {
 namespace {
 
 using namespace std::literals;
@@ -132,4 +132,4 @@ TEST(base64, empty_input_is_empty_output) {
 }
 
 }  // namespace
-}  // namespace submitd::sasl
+}  // namespace submitd::core

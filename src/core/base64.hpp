@@ -8,11 +8,11 @@
 #include <string>
 #include <string_view>
 
-namespace submitd::sasl {
+namespace submitd::core {
 
 std::string base64_encode(std::string_view data);
 
 /// @return the decoded bytes, or nullopt when `text` is not strict base64.
 std::optional<std::string> base64_decode(std::string_view text);
 
-}  // namespace submitd::sasl
+}  // namespace submitd::core

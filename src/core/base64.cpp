@@ -5,12 +5,12 @@
 // whitespace or line breaks are skipped. Strictness means one encoded value has
 // one spelling, so nothing can be smuggled in the slack of the encoding.
 // It does no I/O and does not handle SASL's "*" and "=" responses (the session does).
-#include "sasl/base64.hpp"
+#include "core/base64.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace submitd::sasl {
+namespace submitd::core {
 namespace {
 
 constexpr std::string_view alphabet =
@@ -85,4 +85,4 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
-}  // namespace submitd::sasl
+}  // namespace submitd::core
