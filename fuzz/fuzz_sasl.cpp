@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sasl/base64.hpp"
+#include "core/base64.hpp"
 #include "sasl/mech_login.hpp"
 #include "sasl/mech_plain.hpp"
 #include "sasl/mechanism.hpp"

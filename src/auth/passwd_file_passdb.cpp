@@ -134,9 +134,8 @@ load_attempt load_file(const std::string& path) {
 
 void log_load_failure(const std::string& path, const load_attempt& attempt, bool keeping) {
     std::string line = attempt.line > 0 ? fmt::format(" line={}", attempt.line) : std::string();
-    core::log_warn("passdb-load-failed path={}{} reason={} action={}", core::quoted(path),
-                   line, core::quoted(attempt.reason),
-                   keeping ? "keeping_previous" : "unavailable");
+    core::log_warn("passdb-load-failed path={}{} reason={} action={}", core::quoted(path), line,
+                   core::quoted(attempt.reason), keeping ? "keeping_previous" : "unavailable");
 }
 
 }  // namespace
@@ -208,8 +207,7 @@ void passwd_file_passdb::maybe_reload(bool force) {
 
     auto attempt = load_file(path_);
     if (attempt.db) {
-        core::log_info("passdb-loaded path={} users={}", core::quoted(path_),
-                       attempt.db->size());
+        core::log_info("passdb-loaded path={} users={}", core::quoted(path_), attempt.db->size());
         loaded_stamp_ = attempt.stamp;
         has_failed_ = false;
         std::lock_guard lock(mutex_);

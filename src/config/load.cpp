@@ -175,9 +175,10 @@ void load_server(const reader& r, const toml::table& root, server_settings& s) {
 
 void load_listeners(const reader& r, const toml::table& root, std::vector<listener_settings>& out) {
     const toml::node* n = root.get("listener");
-    if (n == nullptr)
+    if (n == nullptr) {
         throw config_error(
             fmt::format("{}: listener: at least one [[listener]] is required", r.file()));
+    }
     if (!n->is_array_of_tables()) r.fail(*n, "listener", "expected [[listener]] tables");
     std::set<std::string> names;
     for (const toml::node& item : *n->as_array()) {

@@ -129,8 +129,7 @@ action login_machine::dispatch(std::string_view line) {
         case verb_kind::auth:
             return cmd_auth(args);
         case verb_kind::noop:
-            return reply(250, "2.0.0", "OK");
-        case verb_kind::rset:
+        case verb_kind::rset:  // nothing to reset before a transaction can exist
             return reply(250, "2.0.0", "OK");
         case verb_kind::help:
             return cmd_help();

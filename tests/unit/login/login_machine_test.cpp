@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/log.hpp"
 #include "core/base64.hpp"
+#include "core/log.hpp"
 
 namespace submitd::login {
 namespace {
