@@ -1,0 +1,80 @@
+// SMTP replies as the relay sends them (RFC 5321 section 4.2), parsed
+// sans-I/O: a reply_parser takes bytes and yields one complete (possibly
+// multi-line) reply at a time, and parse_ehlo() turns an EHLO reply into the
+// relay's capabilities. Limits guard against a hostile or broken relay: a
+// line longer than max_line, more than max_lines lines, a bad code or
+// inconsistent codes between lines are a bad_reply (the connection is then
+// unusable).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace submitd::relay {
+
+struct reply {
+    int code = 0;                    ///< 200..599
+    std::string enhanced;            ///< "x.y.z" from the first line when present (RFC 2034), else empty
+    std::vector<std::string> lines;  ///< each line's text after "NNN-"/"NNN " (enhanced code included as sent)
+
+    bool positive() const { return code >= 200 && code < 400; }
+    bool transient() const { return code >= 400 && code < 500; }
+    /// The lines' text with the enhanced code of each line removed, joined with "; ".
+    std::string text() const;
+};
+
+enum class reply_status { need_more, complete, bad_reply };
+
+struct reply_result {
+    std::size_t consumed = 0;
+    reply_status status = reply_status::need_more;
+};
+
+class reply_parser {
+public:
+    explicit reply_parser(std::size_t max_line = 4096, std::size_t max_lines = 256)
+        : max_line_(max_line), max_lines_(max_lines) {}
+
+    /// Consumes bytes up to the end of one complete reply (or all of `in`).
+    reply_result parse(std::span<const char> in);
+    /// @pre the last parse() returned complete. Moves the reply out.
+    reply take();
+    /// Why the last parse() returned bad_reply.
+    const std::string& error() const { return error_; }
+    void reset();
+
+private:
+    std::size_t max_line_;
+    std::size_t max_lines_;
+    std::string line_;
+    reply current_;
+    std::string error_;
+    bool failed_ = false;
+};
+
+struct capabilities {
+    bool pipelining = false;
+    bool chunking = false;
+    bool binarymime = false;
+    bool eightbitmime = false;
+    bool dsn = false;
+    bool smtputf8 = false;
+    bool starttls = false;
+    bool enhancedstatuscodes = false;
+    bool vrfy = false;  ///< VRFY listed (not required by RFC 5321 to be)
+    bool xclient = false;
+    std::vector<std::string> xclient_attributes;  ///< upper-case: ADDR, PORT, HELO, ...
+    std::vector<std::string> auth_mechanisms;     ///< upper-case
+    std::optional<std::uint64_t> size;            ///< SIZE n; 0 means no fixed limit
+};
+
+/// Reads the keywords of a positive EHLO reply (the first line is the
+/// greeting name and is skipped). Unknown keywords are ignored.
+capabilities parse_ehlo(const reply& r);
+
+}  // namespace submitd::relay
