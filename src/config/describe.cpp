@@ -67,6 +67,33 @@ std::string describe(const settings& s) {
                    secs(l.tls_handshake_timeout), l.max_connections);
     fmt::format_to(out, "max_connections_per_ip = {}\nmax_message_size = {}\n",
                    l.max_connections_per_ip, l.max_message_size);
+    static constexpr const char* tls_names[] = {"none", "starttls", "implicit"};
+    for (const auto& r : s.relays) {
+        fmt::format_to(out, "\n[[relay]]\naddress = {}\ntls = \"{}\"\nverify = {}\nca_file = {}\n",
+                       str(r.address), tls_names[static_cast<int>(r.tls)], r.verify,
+                       str(r.ca_file));
+        // The password is a secret: shown only as set or not.
+        fmt::format_to(out, "server_name = {}\nauth_user = {}\nauth_password = {}\n",
+                       str(r.server_name), str(r.auth_user),
+                       r.auth_password.empty() ? "\"\"" : "\"********\"");
+        fmt::format_to(out, "auth_as_client = {}\nxclient = {}\n", r.auth_as_client, r.xclient);
+    }
+    const auto& rc = s.relay_client;
+    fmt::format_to(out, "\n[relay_client]\nhelo_name = {}\nconnect_timeout = {}\n",
+                   str(rc.helo_name), secs(rc.connect_timeout));
+    fmt::format_to(out, "command_timeout = {}\ndata_timeout = {}\nidle_timeout = {}\n",
+                   secs(rc.command_timeout), secs(rc.data_timeout), secs(rc.idle_timeout));
+    fmt::format_to(out, "capability_refresh = {}\n", secs(rc.capability_refresh));
+    const auto& sb = s.submission;
+    fmt::format_to(out, "\n[submission]\nmax_recipients = {}\nwhitespace_before_path = {}\n",
+                   sb.max_recipients, sb.whitespace_before_path);
+    fmt::format_to(out, "mailbox_for_path = {}\nbare_lf = \"{}\"\nbare_cr = \"{}\"\n",
+                   sb.mailbox_for_path,
+                   sb.bare_lf == bare_lf_mode::normalize ? "normalize" : "reject",
+                   sb.bare_cr == bare_cr_mode::reject ? "reject" : "normalize");
+    fmt::format_to(out, "spool_memory = {}\nspool_dir = {}\nreceived_header = {}\n",
+                   sb.spool_memory, str(sb.spool_dir), sb.received_header);
+    fmt::format_to(out, "received_privacy = {}\n", sb.received_privacy);
     return o;
 }
 

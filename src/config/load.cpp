@@ -96,7 +96,14 @@ public:
     void get_path(const toml::table& t, std::string_view prefix, std::string_view key,
                   std::string& out) const {
         get(t, prefix, key, out);
-        if (!out.empty() && fs::path(out).is_relative()) out = (base_ / out).lexically_normal();
+        resolve(out);
+    }
+
+    /// A relative path is taken relative to the configuration file.
+    void resolve(std::string& path) const {
+        if (!path.empty() && fs::path(path).is_relative()) {
+            path = (base_ / path).lexically_normal();
+        }
     }
 
     const toml::table* sub_table(const toml::table& root, std::string_view key) const {
@@ -298,6 +305,108 @@ void load_limits(const reader& r, const toml::table& root, limits_settings& s) {
     r.get_int(*t, "limits", "max_message_size", s.max_message_size, 1024, std::int64_t{1} << 40);
 }
 
+void load_relays(const reader& r, const toml::table& root, std::vector<relay_settings>& out) {
+    const toml::node* n = root.get("relay");
+    if (n == nullptr) return;  // no relay: mail is refused with 451 4.3.0 (logged at start)
+    if (!n->is_array_of_tables()) r.fail(*n, "relay", "expected [[relay]] tables");
+    for (const toml::node& item : *n->as_array()) {
+        const toml::table& t = *item.as_table();
+        r.check_keys(t, "relay",
+                     {"address", "tls", "verify", "ca_file", "server_name", "auth_user",
+                      "auth_password", "auth_as_client", "xclient"});
+        relay_settings rs;
+        r.get(t, "relay", "address", rs.address);
+        if (rs.address.empty()) r.fail(t, "relay.address", "missing");
+        const toml::node& an = *t.get("address");
+        if (rs.address.starts_with("unix:")) {
+            rs.kind = relay_kind::unix_socket;
+            rs.host = rs.address.substr(5);
+            r.resolve(rs.host);
+        } else if (rs.address.starts_with("maildir:")) {
+            rs.kind = relay_kind::maildir;
+            rs.host = rs.address.substr(8);
+            r.resolve(rs.host);
+        } else {
+            listener_settings l;
+            parse_address(r, an, "relay.address", rs.address, l);
+            rs.host = l.host;
+            rs.port = l.port;
+            if (rs.port == 0) r.fail(an, "relay.address", "port must not be 0");
+        }
+        if ((rs.kind != relay_kind::tcp) && rs.host.empty()) {
+            r.fail(an, "relay.address", "missing path");
+        }
+        std::string tls = "none";
+        r.get(t, "relay", "tls", tls);
+        if (tls == "none") {
+            rs.tls = relay_tls_mode::none;
+        } else if (tls == "starttls") {
+            rs.tls = relay_tls_mode::starttls;
+        } else if (tls == "implicit") {
+            rs.tls = relay_tls_mode::implicit;
+        } else {
+            r.fail(*t.get("tls"), "relay.tls", "expected \"none\", \"starttls\" or \"implicit\"");
+        }
+        r.get(t, "relay", "verify", rs.verify);
+        r.get_path(t, "relay", "ca_file", rs.ca_file);
+        r.get(t, "relay", "server_name", rs.server_name);
+        r.get(t, "relay", "auth_user", rs.auth_user);
+        r.get(t, "relay", "auth_password", rs.auth_password);
+        r.get(t, "relay", "auth_as_client", rs.auth_as_client);
+        r.get(t, "relay", "xclient", rs.xclient);
+        if (rs.auth_as_client && rs.auth_user.empty()) {
+            r.fail(t, "relay.auth_as_client", "needs relay.auth_user (the master user)");
+        }
+        if (rs.kind == relay_kind::maildir &&
+            (rs.tls != relay_tls_mode::none || rs.xclient || !rs.auth_user.empty())) {
+            r.fail(t, "relay.address", "a maildir outbox takes no tls, auth or xclient");
+        }
+        out.push_back(std::move(rs));
+    }
+}
+
+void load_relay_client(const reader& r, const toml::table& root, relay_client_settings& s) {
+    const toml::table* t = r.sub_table(root, "relay_client");
+    if (t == nullptr) return;
+    r.check_keys(*t, "relay_client",
+                 {"helo_name", "connect_timeout", "command_timeout", "data_timeout", "idle_timeout",
+                  "capability_refresh"});
+    r.get(*t, "relay_client", "helo_name", s.helo_name);
+    r.get_duration(*t, "relay_client", "connect_timeout", s.connect_timeout, 0.05, 600);
+    r.get_duration(*t, "relay_client", "command_timeout", s.command_timeout, 0.05, 3600);
+    // Below the client's own 10-minute patience for the final reply (RFC 5321 4.5.3.2.6).
+    r.get_duration(*t, "relay_client", "data_timeout", s.data_timeout, 0.05, 590);
+    r.get_duration(*t, "relay_client", "idle_timeout", s.idle_timeout, 0.05, 3600);
+    r.get_duration(*t, "relay_client", "capability_refresh", s.capability_refresh, 1, 86400);
+}
+
+void load_submission(const reader& r, const toml::table& root, submission_settings& s) {
+    const toml::table* t = r.sub_table(root, "submission");
+    if (t == nullptr) return;
+    r.check_keys(*t, "submission",
+                 {"max_recipients", "whitespace_before_path", "mailbox_for_path", "bare_lf",
+                  "bare_cr", "spool_memory", "spool_dir", "received_header", "received_privacy"});
+    r.get_int(*t, "submission", "max_recipients", s.max_recipients, 1, 100000);
+    r.get(*t, "submission", "whitespace_before_path", s.whitespace_before_path);
+    r.get(*t, "submission", "mailbox_for_path", s.mailbox_for_path);
+    std::string lf = "normalize";
+    std::string cr = "reject";
+    r.get(*t, "submission", "bare_lf", lf);
+    r.get(*t, "submission", "bare_cr", cr);
+    if (lf != "normalize" && lf != "reject") {
+        r.fail(*t->get("bare_lf"), "submission.bare_lf", "expected \"normalize\" or \"reject\"");
+    }
+    if (cr != "normalize" && cr != "reject") {
+        r.fail(*t->get("bare_cr"), "submission.bare_cr", "expected \"reject\" or \"normalize\"");
+    }
+    s.bare_lf = lf == "reject" ? bare_lf_mode::reject : bare_lf_mode::normalize;
+    s.bare_cr = cr == "normalize" ? bare_cr_mode::normalize : bare_cr_mode::reject;
+    r.get_int(*t, "submission", "spool_memory", s.spool_memory, 4096, 64 << 20);
+    r.get_path(*t, "submission", "spool_dir", s.spool_dir);
+    r.get(*t, "submission", "received_header", s.received_header);
+    r.get(*t, "submission", "received_privacy", s.received_privacy);
+}
+
 }  // namespace
 
 settings_ptr load_settings(const std::string& path) {
@@ -313,7 +422,9 @@ settings_ptr load_settings(const std::string& path) {
         throw config_error(fmt::format("{}:{}: {}", path, e.source().begin.line, e.description()));
     }
     reader r(path, fs::absolute(path).parent_path());
-    r.check_keys(root, "", {"server", "listener", "tls", "auth", "passdb", "limits"});
+    r.check_keys(root, "",
+                 {"server", "listener", "tls", "auth", "passdb", "limits", "relay", "relay_client",
+                  "submission"});
     auto s = std::make_shared<settings>();
     s->source_path = fs::absolute(path).string();
     load_server(r, root, s->server);
@@ -322,6 +433,10 @@ settings_ptr load_settings(const std::string& path) {
     load_auth(r, root, s->auth);
     load_passdb(r, root, s->passdb);
     load_limits(r, root, s->limits);
+    load_relays(r, root, s->relays);
+    load_relay_client(r, root, s->relay_client);
+    if (s->relay_client.helo_name.empty()) s->relay_client.helo_name = s->server.hostname;
+    load_submission(r, root, s->submission);
     return s;
 }
 

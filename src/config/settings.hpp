@@ -74,6 +74,48 @@ struct limits_settings {
     std::uint64_t max_message_size = 40ull << 20;
 };
 
+enum class relay_kind { tcp, unix_socket, maildir };
+enum class relay_tls_mode { none, starttls, implicit };
+
+struct relay_settings {
+    std::string address;  ///< as configured, for logs
+    relay_kind kind = relay_kind::tcp;
+    std::string host;  ///< tcp: numeric address or name; unix/maildir: the path
+    std::uint16_t port = 25;
+    relay_tls_mode tls = relay_tls_mode::none;
+    bool verify = true;
+    std::string ca_file;
+    std::string server_name;
+    std::string auth_user;
+    std::string auth_password;
+    bool auth_as_client = false;
+    bool xclient = false;
+};
+
+struct relay_client_settings {
+    std::string helo_name;  ///< resolved: server.hostname when not set
+    milliseconds connect_timeout{30000};
+    milliseconds command_timeout{300000};
+    milliseconds data_timeout{540000};
+    milliseconds idle_timeout{60000};
+    milliseconds capability_refresh{300000};
+};
+
+enum class bare_lf_mode { normalize, reject };
+enum class bare_cr_mode { reject, normalize };
+
+struct submission_settings {
+    unsigned max_recipients = 100;
+    bool whitespace_before_path = false;
+    bool mailbox_for_path = false;
+    bare_lf_mode bare_lf = bare_lf_mode::normalize;
+    bare_cr_mode bare_cr = bare_cr_mode::reject;
+    std::size_t spool_memory = 128 * 1024;
+    std::string spool_dir = "/tmp";
+    bool received_header = true;
+    bool received_privacy = false;
+};
+
 struct settings {
     std::string source_path;
     server_settings server;
@@ -82,6 +124,9 @@ struct settings {
     auth_settings auth;
     passdb_settings passdb;
     limits_settings limits;
+    std::vector<relay_settings> relays;  ///< tried in order; none: mail is refused (451 4.3.0)
+    relay_client_settings relay_client;
+    submission_settings submission;
 };
 
 using settings_ptr = std::shared_ptr<const settings>;
