@@ -15,7 +15,8 @@ namespace submitd::login {
 std::vector<std::string> login_machine::capabilities() const {
     smtp::capability_state caps;
     caps.hostname = settings_.hostname;
-    caps.max_message_size = settings_.max_message_size;
+    relay::announce(settings_.relay_caps ? settings_.relay_caps->get() : std::nullopt,
+                    settings_.max_message_size, caps);
     caps.offer_starttls = settings_.starttls_offered && !tls_active_;
     for (const auto& m : settings_.mechanisms) {
         if (auth_usable(m)) caps.auth_mechanisms.push_back(m);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 
 #include "auth/authenticator.hpp"
 #include "ipc/handoff.hpp"
+#include "relay/caps_cache.hpp"
 #include "sasl/mechanism.hpp"
 #include "smtp/line_reader.hpp"
 
@@ -36,6 +38,8 @@ struct login_settings {
     unsigned max_bad_commands = 10;
     unsigned max_failures = 3;
     std::uint64_t max_message_size = 40ull << 20;
+    /// The relays' capabilities for 8BITMIME, DSN, SMTPUTF8 and SIZE; may be null.
+    std::shared_ptr<relay::caps_cache> relay_caps;
 };
 
 struct client_facts {

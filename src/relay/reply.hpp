@@ -2,9 +2,11 @@
 // sans-I/O: a reply_parser takes bytes and yields one complete (possibly
 // multi-line) reply at a time, and parse_ehlo() turns an EHLO reply into the
 // relay's capabilities. Limits guard against a hostile or broken relay: a
-// line longer than max_line, more than max_lines lines, a bad code or
-// inconsistent codes between lines are a bad_reply (the connection is then
-// unusable).
+// line longer than max_line, more than max_lines lines, a bad code,
+// inconsistent codes between lines or a control byte in a line are a
+// bad_reply (the connection is then unusable). Lines end with CRLF; a bare LF
+// is accepted too. It does not judge what a reply means (the handshake and
+// the transaction machines do).
 #pragma once
 
 #include <cstddef>
@@ -18,13 +20,15 @@
 namespace submitd::relay {
 
 struct reply {
-    int code = 0;                    ///< 200..599
-    std::string enhanced;            ///< "x.y.z" from the first line when present (RFC 2034), else empty
-    std::vector<std::string> lines;  ///< each line's text after "NNN-"/"NNN " (enhanced code included as sent)
+    int code = 0;          ///< 200..599
+    std::string enhanced;  ///< "x.y.z" from the first line when present (RFC 2034), else empty
+    std::vector<std::string>
+        lines;  ///< each line's text after "NNN-"/"NNN " (enhanced code included as sent)
 
     bool positive() const { return code >= 200 && code < 400; }
     bool transient() const { return code >= 400 && code < 500; }
-    /// The lines' text with the enhanced code of each line removed, joined with "; ".
+    /// The lines' text with the enhanced code of each line removed, joined with
+    /// "; " (lines left empty are skipped).
     std::string text() const;
 };
 
@@ -37,15 +41,21 @@ struct reply_result {
 
 class reply_parser {
 public:
+    /// @param max_line longest line accepted, in bytes, not counting CR LF.
+    /// @param max_lines most lines in one reply.
     explicit reply_parser(std::size_t max_line = 4096, std::size_t max_lines = 256)
         : max_line_(max_line), max_lines_(max_lines) {}
 
-    /// Consumes bytes up to the end of one complete reply (or all of `in`).
+    /// Consumes bytes up to and including the line end of one complete reply
+    /// (complete), or all of `in` (need_more); a partial line is kept, never
+    /// more than max_line + 1 bytes of it. After bad_reply every call returns
+    /// bad_reply and consumes nothing, until reset().
     reply_result parse(std::span<const char> in);
     /// @pre the last parse() returned complete. Moves the reply out.
     reply take();
     /// Why the last parse() returned bad_reply.
     const std::string& error() const { return error_; }
+    /// Forgets any partial reply and a failure (after STARTTLS, say).
     void reset();
 
 private:
@@ -55,6 +65,10 @@ private:
     reply current_;
     std::string error_;
     bool failed_ = false;
+    bool complete_ = false;  // current_ holds a complete reply; the next parse() starts anew
+
+    bool take_line(std::string_view line);
+    reply_result fail(std::size_t consumed, std::string why);
 };
 
 struct capabilities {

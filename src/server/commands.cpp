@@ -17,7 +17,7 @@ namespace submitd::server {
 int check_config(const std::string& config_path) {
     try {
         auto settings = config::load_settings(config_path);
-        build_runtime(settings, nullptr);
+        build_runtime(settings, nullptr, nullptr);
         std::cout << config::describe(*settings);
         return 0;
     } catch (const std::exception& e) {

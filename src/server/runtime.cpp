@@ -13,13 +13,15 @@ auth::penalty_settings penalty_from(const config::auth_settings& a) {
     return p;
 }
 
-runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* authenticator) {
+runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* authenticator,
+                          std::shared_ptr<relay::caps_cache> relay_caps) {
     auto rt = std::make_shared<runtime>();
     rt->settings = settings;
     rt->tls = std::make_shared<net::tls_context>(settings->tls);
     auto loaded = auth::passwd_file_passdb::load(settings->passdb.path);
     if (!loaded.db) throw std::runtime_error("passdb: " + loaded.error);
     rt->passdb = std::make_shared<auth::passwd_file_passdb>(settings->passdb.path);
+    if (!settings->relays.empty()) rt->relays = submission::make_relay_context(*settings);
 
     for (const auto& l : settings->listeners) {
         auto login = std::make_shared<login::login_context>();
@@ -34,6 +36,7 @@ runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* au
         ls.max_bad_commands = settings->limits.max_bad_commands;
         ls.max_failures = settings->auth.max_failures;
         ls.max_message_size = settings->limits.max_message_size;
+        ls.relay_caps = relay_caps;
         login->limits = settings->limits;
         login->tls = rt->tls;
         login->authenticator = authenticator;
@@ -44,6 +47,9 @@ runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* au
         sub->allow_plaintext_auth = settings->auth.allow_plaintext_auth;
         sub->starttls_listener = ls.starttls_offered;
         sub->limits = settings->limits;
+        sub->submission = settings->submission;
+        sub->relays = rt->relays;
+        sub->caps = relay_caps;
         rt->listeners.push_back({l, std::move(login), std::move(sub)});
     }
     return rt;

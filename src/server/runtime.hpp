@@ -25,6 +25,7 @@ struct runtime {
     config::settings_ptr settings;
     net::tls_context_ptr tls;
     std::shared_ptr<auth::passwd_file_passdb> passdb;
+    std::shared_ptr<const submission::relay_context> relays;
     std::vector<listener_runtime> listeners;
 };
 
@@ -32,7 +33,8 @@ using runtime_ptr = std::shared_ptr<const runtime>;
 
 /// Loads certificates and the passdb for `settings` and builds the contexts.
 /// @throws std::runtime_error naming the file and the reason.
-runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* authenticator);
+runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* authenticator,
+                          std::shared_ptr<relay::caps_cache> relay_caps);
 
 auth::penalty_settings penalty_from(const config::auth_settings& a);
 

@@ -19,6 +19,7 @@
 #include "config/settings.hpp"
 #include "core/log.hpp"
 #include "net/conn_limiter.hpp"
+#include "server/prober.hpp"
 #include "server/runtime.hpp"
 #include "server/worker.hpp"
 
@@ -86,12 +87,13 @@ int run_server(const std::string& config_path) {
     // the event loops have stopped, and before they are destroyed, so no
     // completion is ever posted to a destroyed loop.
     std::unique_ptr<auth::passdb_authenticator> authenticator;
+    auto relay_caps = std::make_shared<relay::caps_cache>();
     try {
         settings = config::load_settings(config_path);
         apply_log_level(*settings);
         authenticator = std::make_unique<auth::passdb_authenticator>(
             nullptr, penalty_from(settings->auth), settings->auth.hash_workers);
-        rt = build_runtime(settings, authenticator.get());
+        rt = build_runtime(settings, authenticator.get(), relay_caps);
         authenticator->set_passdb(rt->passdb);
     } catch (const std::exception& e) {
         core::log_error("startup-failed reason={}", core::quoted(e.what(), 1000));
@@ -120,6 +122,12 @@ int run_server(const std::string& config_path) {
         return 1;
     }
 
+    if (settings->relays.empty()) {
+        core::log_warn(
+            "no-relay reason=\"no [[relay]] configured: mail is refused with 451 4.3.0\"");
+    }
+    prober relay_prober(relay_caps);
+    relay_prober.set_relays(rt->relays);
     for (auto& w : workers)
         w->start();
     core::log_info("ready workers={} pid={}", workers.size(), getpid());
@@ -137,11 +145,12 @@ int run_server(const std::string& config_path) {
                 if (next->server.workers != settings->server.workers) {
                     core::log_warn("reload-note reason=\"server.workers takes effect on restart\"");
                 }
-                auto next_rt = build_runtime(next, authenticator.get());
+                auto next_rt = build_runtime(next, authenticator.get(), relay_caps);
                 authenticator->set_passdb(next_rt->passdb);
                 authenticator->set_penalty_settings(penalty_from(next->auth));
                 for (auto& w : workers)
                     w->set_runtime(next_rt);
+                relay_prober.set_relays(next_rt->relays);
                 apply_log_level(*next);
                 settings = next;
                 rt = next_rt;

@@ -12,7 +12,11 @@ namespace submitd::smtp {
 struct capability_state {
     std::string hostname;
     std::uint64_t max_message_size = 0;
-    bool offer_starttls = false;               ///< a STARTTLS listener before TLS
+    bool offer_starttls = false;  ///< a STARTTLS listener before TLS
+    // Offered only when the relay offers them (DESIGN.md section 3).
+    bool eightbitmime = false;
+    bool dsn = false;
+    bool smtputf8 = false;
     std::vector<std::string> auth_mechanisms;  ///< those usable on this connection
 };
 

@@ -1,6 +1,14 @@
 // The post-login driver; see submission_driver.hpp.
 #include "submission/submission_driver.hpp"
 
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "core/log.hpp"
+#include "submission/outbox.hpp"
+#include "submission/received.hpp"
 #include "submission/submission_machine.hpp"
 
 namespace submitd::submission {
@@ -9,15 +17,42 @@ namespace {
 
 submission_settings make_settings(const submission_context& ctx, const ipc::handoff& h) {
     submission_settings s;
+    auto relay_caps = ctx.caps ? ctx.caps->get() : std::nullopt;
     s.capabilities.hostname = ctx.hostname;
-    s.capabilities.max_message_size = ctx.limits.max_message_size;
+    relay::announce(relay_caps, ctx.limits.max_message_size, s.capabilities);
     // The same list as before login on this connection (DESIGN.md section 3).
     bool tls = !h.tls_version.empty();
     s.capabilities.offer_starttls = ctx.starttls_listener && !tls;
     if (tls || ctx.allow_plaintext_auth) s.capabilities.auth_mechanisms = ctx.mechanisms;
     s.max_command_line = ctx.limits.max_command_line;
     s.max_bad_commands = ctx.limits.max_bad_commands;
+    s.max_recipients = ctx.submission.max_recipients;
+    s.max_message_size = s.capabilities.max_message_size;
+    s.path.whitespace_before_path = ctx.submission.whitespace_before_path;
+    s.path.mailbox_for_path = ctx.submission.mailbox_for_path;
+    s.bare_lf = ctx.submission.bare_lf == config::bare_lf_mode::normalize
+                    ? smtp::bare_lf_policy::normalize
+                    : smtp::bare_lf_policy::reject;
+    s.bare_cr = ctx.submission.bare_cr == config::bare_cr_mode::reject
+                    ? smtp::bare_cr_policy::reject
+                    : smtp::bare_cr_policy::normalize;
+    s.relay_configured = ctx.relays && !ctx.relays->relays.empty();
+    if (relay_caps) s.relay = *relay_caps;
     return s;
+}
+
+std::unique_ptr<relay_link> make_link(const submission_context& ctx,
+                                      const asio::any_io_executor& ex,
+                                      const ipc::handoff& session) {
+    if (!ctx.relays || ctx.relays->relays.empty()) return nullptr;
+    const auto& first = ctx.relays->relays.front();
+    if (first.kind == config::relay_kind::maildir) return std::make_unique<outbox>(first.host);
+    return std::make_unique<relay_connection>(ex, ctx.relays, session);
+}
+
+std::string reply_text(const std::optional<relay::reply>& r) {
+    if (!r) return "none";
+    return fmt::format("{} {}", r->code, r->text());
 }
 
 }  // namespace
@@ -30,19 +65,66 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     const auto& limits = ctx->limits;
     submission_settings settings = make_settings(*ctx, handoff);
     std::string pending = std::move(handoff.pending_input);
-    submission_machine machine(settings, std::move(handoff));
+    spool message_spool(ctx->submission.spool_memory, ctx->submission.spool_dir);
+    submission_machine machine(settings, std::move(handoff), message_spool);
+    const ipc::handoff& session = machine.session();
+    auto link = make_link(*ctx, s.socket().get_executor(), session);
     submission_result result;
     clock::time_point command_start{};
     const net::read_deadlines deadlines{limits.idle_timeout, limits.command_timeout};
+    action next = action::need_input;
 
     for (;;) {
-        action next = action::need_input;
-        if (!pending.empty()) {
+        if (next == action::need_input && !pending.empty()) {
             std::size_t consumed = 0;
             bool was_in_command = machine.in_command();
             next = machine.on_input(pending, consumed);
             pending.erase(0, consumed);
             if (!was_in_command && machine.in_command()) command_start = clock::now();
+        }
+        if (next == action::relay_commands) {
+            // Replies the client is owed before the relay's come first.
+            if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
+                result.reason = "write-failed";
+                break;
+            }
+            std::vector<std::string> lines = machine.relay_out();
+            // (No co_await inside ?: : g++ 12 miscompiles temporaries there.)
+            std::optional<std::vector<relay::reply>> replies;
+            if (link) replies = co_await link->commands(lines);
+            if (replies && replies->size() == lines.size()) {
+                if (auto caps = link->learnt(); caps && ctx->caps) {
+                    ctx->caps->set(*caps);  // keep the shared view fresh
+                }
+                next = machine.on_relay_replies(std::move(*replies));
+            } else {
+                next = machine.on_relay_failed(link ? link->failure() : relay_failure::unreachable);
+            }
+            continue;
+        }
+        if (next == action::relay_message) {
+            const transaction& tx = machine.current();
+            auto started = clock::now();
+            received_fields rf;
+            rf.session = &session;
+            rf.hostname = ctx->hostname;
+            rf.transaction_id = tx.id;
+            if (tx.recipients.size() == 1) rf.recipient = tx.recipients.front();
+            rf.privacy = ctx->submission.received_privacy;
+            rf.when = std::time(nullptr);
+            std::string header = ctx->submission.received_header ? received_header(rf) : "";
+            std::uint64_t size = header.size() + message_spool.size();
+            relay_outcome outcome;
+            if (link) outcome = co_await link->message(tx, std::move(header), message_spool);
+            double secs = std::chrono::duration<double>(clock::now() - started).count();
+            core::log_info(
+                "message session={} tx={} from={} rcpts={} size={} relay={} reply={} "
+                "duration={:.3f}",
+                session.session_id, tx.id, core::quoted("<" + tx.reverse_path + ">"),
+                tx.recipients.size(), size, core::quoted(link ? link->address() : ""),
+                core::quoted(reply_text(outcome.reply)), secs);
+            next = machine.on_relay_final(outcome);
+            continue;
         }
         if (next == action::close) {
             co_await net::flush(s, machine.output(), limits.idle_timeout);
@@ -69,6 +151,9 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
         result.reason = std::string(machine.close_reason());
         break;
     }
+    // A transaction the client did not finish never reaches the relay's end
+    // of data: closing the relay connection aborts it there.
+    if (link) co_await link->close();
     result.commands = machine.commands();
     co_return result;
 }

@@ -1,6 +1,8 @@
 // Runs the post-login stage on a connection handed over by the login stage:
-// reads, feeds the submission_machine, writes its replies, with the same
-// idle and command deadlines as before login.
+// reads, feeds the submission_machine, writes its replies, and performs its
+// relay actions through a relay_link (the relay connection or the outbox),
+// with the same idle and command deadlines as before login. It logs one
+// line per message.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -10,7 +12,8 @@
 #include "config/settings.hpp"
 #include "ipc/handoff.hpp"
 #include "net/stream.hpp"
-#include "smtp/capabilities.hpp"
+#include "relay/caps_cache.hpp"
+#include "submission/relay_connection.hpp"
 
 namespace submitd::submission {
 
@@ -20,6 +23,9 @@ struct submission_context {
     bool allow_plaintext_auth = false;
     bool starttls_listener = true;
     config::limits_settings limits;
+    config::submission_settings submission;
+    std::shared_ptr<const relay_context> relays;  ///< null when no relay is configured
+    std::shared_ptr<relay::caps_cache> caps;
 };
 
 struct submission_result {

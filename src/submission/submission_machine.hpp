@@ -1,18 +1,37 @@
-// The post-login (submission) stage as a sans-I/O state machine. It starts
-// from an ipc::handoff and shares nothing else with the login stage.
+// The post-login (submission) stage as a sans-I/O state machine (DESIGN.md
+// sections 2.2 and 3). It starts from an ipc::handoff and shares nothing
+// else with the login stage. Mail transactions are proxied: MAIL and RCPT
+// go to the relay (pipelined in one group when the client pipelined them and
+// the relay can take it) and the relay's replies come back in order; DATA is
+// taken into the spool here and sent on only once complete, so a client that
+// vanishes mid-message leaves nothing at the relay; the client hears 250 for
+// a message only when the relay said 250 for it (DESIGN.md section 2.1).
 //
-// This first cut answers the session commands (EHLO, HELO, NOOP, RSET, HELP,
-// QUIT; AUTH and STARTTLS refused as RFC 4954 and 3207 say) and refuses mail
-// transactions with 451 4.3.0 until the relay path is built: nothing is ever
-// accepted that could not be relayed.
+// The machine never does I/O: it asks the driver to send relay commands
+// (relay_commands: relay_out() lines, replies back through
+// on_relay_replies()) or the spooled message (relay_message: then
+// on_relay_final()), and reports relay failures through on_relay_failed().
+//
+// Replies of its own: 501/553/555 for bad MAIL and RCPT arguments (from
+// smtp/params), 503 5.5.1 for bad sequences, 554 5.5.1 DATA without an
+// accepted recipient, 452 4.5.3 too many recipients, 552 5.3.4 too big,
+// 554 5.6.0 bare CR or LF, 555 5.5.4 a parameter the relay cannot carry,
+// 451 4.4.1 relay unreachable, 451 4.4.2 outcome unknown, 451 4.3.0 no relay.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ipc/handoff.hpp"
+#include "relay/reply.hpp"
+#include "smtp/address.hpp"
 #include "smtp/capabilities.hpp"
+#include "smtp/data_codec.hpp"
 #include "smtp/line_reader.hpp"
+#include "submission/spool.hpp"
 
 namespace submitd::submission {
 
@@ -20,36 +39,115 @@ struct submission_settings {
     smtp::capability_state capabilities;  ///< as announced to this connection
     std::size_t max_command_line = 2048;
     unsigned max_bad_commands = 10;
+    unsigned max_recipients = 100;
+    std::uint64_t max_message_size = 40ull << 20;  ///< effective: the relay's limit included
+    smtp::path_options path;
+    smtp::bare_lf_policy bare_lf = smtp::bare_lf_policy::normalize;
+    smtp::bare_cr_policy bare_cr = smtp::bare_cr_policy::reject;
+    bool relay_configured = true;
+    relay::capabilities relay;  ///< the relay's, as last learnt
 };
 
-enum class action { need_input, close };
+enum class action {
+    need_input,      ///< flush output() and read more client bytes
+    relay_commands,  ///< send relay_out() to the relay; pass its replies to on_relay_replies()
+    relay_message,   ///< send the spooled message; pass the outcome to on_relay_final()
+    close,           ///< flush output() and close
+};
+
+/// How a relay exchange failed.
+enum class relay_failure {
+    unreachable,      ///< no relay could be connected to (or its handshake failed)
+    lost,             ///< the connection broke or timed out before a reply
+    xclient_refused,  ///< the relay would not take XCLIENT
+};
+
+/// The outcome of sending a message.
+struct relay_outcome {
+    std::optional<relay::reply> reply;            ///< the relay's final reply, when it came
+    bool end_sent = false;                        ///< the end of the message reached the relay
+    relay_failure failure = relay_failure::lost;  ///< without a reply
+};
+
+/// One mail transaction as the relay sees it (for replay on failover and logs).
+struct transaction {
+    std::string id;
+    std::string reverse_path;
+    std::string mail_line;                ///< "MAIL FROM:<...> ..." as sent to the relay
+    std::vector<std::string> rcpt_lines;  ///< accepted recipients, as sent
+    std::vector<std::string> recipients;  ///< their addresses
+};
 
 class submission_machine {
 public:
-    submission_machine(const submission_settings& settings, ipc::handoff handoff);
+    submission_machine(const submission_settings& settings, ipc::handoff handoff,
+                       spool& message_spool);
 
     action on_input(std::string_view in, std::size_t& consumed);
+    action on_relay_replies(std::vector<relay::reply> replies);
+    action on_relay_failed(relay_failure failure);
+    action on_relay_final(const relay_outcome& outcome);
     void on_timeout();
     void on_shutdown();
 
     std::string& output() { return out_; }
-    bool in_command() const { return partial_; }
+    /// Commands for the relay (without CRLF), valid with action::relay_commands.
+    const std::vector<std::string>& relay_out() const { return relay_out_; }
+    /// The transaction being sent, valid with action::relay_message.
+    const transaction& current() const { return tx_; }
+    bool in_command() const { return partial_ || in_data_; }
     unsigned commands() const { return commands_; }
     std::string_view close_reason() const { return close_reason_; }
     const ipc::handoff& session() const { return handoff_; }
 
 private:
-    action dispatch(std::string_view line);
-    action reply(int code, std::string_view enhanced, std::string_view text);
-    action error(int code, std::string_view enhanced, std::string_view text,
-                 std::string_view log_reason);
-    action close(int code, std::string_view enhanced, std::string_view text,
-                 std::string_view reason);
+    enum class slot_kind { local, mail, rcpt, forward, silent };
+    struct slot {
+        slot_kind kind;
+        std::string local;      ///< the reply text, for slot_kind::local
+        std::string rcpt_line;  ///< for slot_kind::rcpt
+        std::string address;    ///< for slot_kind::rcpt
+    };
+
+    action process(std::string_view in, std::size_t& consumed);
+    /// @return true when the command was taken; false when it must wait for
+    /// the pending relay group (the line is kept in deferred_).
+    bool dispatch(std::string_view line);
+    void cmd_mail(std::string_view args);
+    void cmd_rcpt(std::string_view args);
+    void cmd_data(std::string_view args);
+    void cmd_rset();
+    void cmd_vrfy(std::string_view args);
+    void cmd_ehlo(std::string_view args, bool esmtp);
+    action finish_data();
+    void reset_transaction();
+
+    void reply(int code, std::string_view enhanced, std::string_view text);
+    void error(int code, std::string_view enhanced, std::string_view text,
+               std::string_view log_reason);
+    void close(int code, std::string_view enhanced, std::string_view text, std::string_view reason);
+    void relay_reply(const relay::reply& r);
+    bool group_pending() const { return !relay_out_.empty(); }
 
     const submission_settings& settings_;
     ipc::handoff handoff_;
+    spool& spool_;
     smtp::line_reader reader_;
     std::string out_;
+    std::vector<std::string> relay_out_;
+    std::vector<slot> slots_;
+    std::optional<std::string> deferred_;
+    transaction tx_;
+    bool mail_sent_ = false;  ///< MAIL forwarded, its reply pending or positive
+    bool mail_ok_ = false;    ///< the relay accepted MAIL
+    bool smtputf8_ = false;
+    unsigned rcpts_pending_ = 0;
+    std::optional<smtp::data_decoder> data_;
+    bool in_data_ = false;
+    bool oversize_ = false;
+    bool spool_failed_ = false;
+    std::string chunk_;
+    unsigned tx_counter_ = 0;
     unsigned commands_ = 0;
     unsigned bad_commands_ = 0;
     bool partial_ = false;

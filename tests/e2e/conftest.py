@@ -464,6 +464,8 @@ def pytest_runtest_makereport(item, call):
             if len(text) > 30000:
                 text = "...\n" + text[-30000:]
             rep.sections.append((f"submitd[{i}] stderr ({s.log_path})", text))
+        for i, p in enumerate(getattr(item, "_postfix_instances", [])):
+            rep.sections.append((f"postfix[{i}] maillog ({p.maillog})", p.log_text()[-20000:]))
 
 
 # --------------------------------------------------------------------------
@@ -658,3 +660,366 @@ class SMTPConn:
         except (socket.timeout, ssl.SSLWantReadError):
             return b""
         return b""
+
+
+# --------------------------------------------------------------------------
+# relays: the recording relay (aiosmtpd), Postfix's smtp-sink, a private
+# Postfix smtpd; and a client that authenticates and submits (tests/e2e/
+# relay_server.py has the recording relay and its fault knobs).
+
+from relay_server import RecordingRelay, closed_port, free_port  # noqa: E402
+
+
+def relay_entry(relay=None, **kw) -> dict:
+    """A [[relay]] table: `relay` is a RecordingRelay, SmtpSink, PostfixRelay
+    or an address string."""
+    if relay is None:
+        entry = {}
+    elif isinstance(relay, str):
+        entry = {"address": relay}
+    else:
+        entry = {"address": relay.address}
+    entry.update(kw)
+    return entry
+
+
+def relay_config(*relays, submission: dict | None = None, relay_client: dict | None = None,
+                 **extra) -> dict:
+    """Overrides for submitd(...): one [[relay]] per argument (a relay object,
+    an address or a ready dict), plus [submission] and [relay_client]."""
+    cfg: dict = {"relay": [r if isinstance(r, dict) else relay_entry(r) for r in relays]}
+    if submission:
+        cfg["submission"] = submission
+    if relay_client:
+        cfg["relay_client"] = relay_client
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture
+def recording_relay(certs):
+    """Factory: recording_relay(**behaviour) starts a RecordingRelay on
+    127.0.0.1:<ephemeral> (see relay_server.py for the knobs) and stops it at
+    teardown. tls="starttls"/"implicit" uses the test certificate `a`."""
+    relays: list[RecordingRelay] = []
+
+    def factory(**behaviour) -> RecordingRelay:
+        if behaviour.get("tls", "none") != "none":
+            behaviour.setdefault("tls_cert", certs.a_cert)
+            behaviour.setdefault("tls_key", certs.a_key)
+        r = RecordingRelay(**behaviour)
+        relays.append(r)
+        return r.start()
+
+    yield factory
+    for r in relays:
+        r.stop()
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on 127.0.0.1:<port>, dumping each transaction to a
+    file in `dump_dir` (one file per message, LF line ends, with X-Mail-Args /
+    X-Rcpt-Args / Received headers of its own before the message)."""
+
+    def __init__(self, args: list[str]):
+        import tempfile
+        # smtp-sink drops to nobody (when root): pytest's tmp_path is 0700.
+        self.dir = Path(tempfile.mkdtemp(prefix="submitd-e2e-sink-"))
+        os.chmod(self.dir, 0o755)
+        self.dump_dir = self.dir / "dump"
+        self.dump_dir.mkdir()
+        os.chmod(self.dump_dir, 0o777)
+        self.args = args
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        binary = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+        if not os.path.exists(binary):
+            skip_or_fail("smtp-sink (postfix) is not installed")
+        for _ in range(5):  # the free port may be taken between the check and the bind
+            self.port = free_port()
+            cmd = [binary, "-h", "sink.test", "-d", str(self.dump_dir / "msg.")]
+            if os.geteuid() == 0:
+                cmd += ["-u", "nobody"]
+            cmd += self.args + [f"127.0.0.1:{self.port}", "64"]
+            self.log = open(self.dir / "smtp-sink.log", "ab")
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                         stderr=self.log, start_new_session=True)
+            if self._wait_listening():
+                return self
+            self.stop()
+        raise AssertionError(f"smtp-sink did not start: {(self.dir / 'smtp-sink.log').read_text()}")
+
+    def _wait_listening(self) -> bool:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def files(self) -> list[Path]:
+        return sorted(self.dump_dir.glob("msg.*"), key=lambda p: p.stat().st_mtime_ns)
+
+    def wait_messages(self, n=1, timeout=WAIT) -> list[bytes]:
+        """The dumps of `n` complete messages (the dump ends with an empty line
+        after the message)."""
+        def done():
+            texts = [p.read_bytes() for p in self.files()]
+            texts = [t for t in texts if t.endswith(b"\n\n")]
+            return texts if len(texts) >= n else None
+        return wait_until(done, timeout, what=f"{n} smtp-sink dump(s)")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=WAIT)
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+@pytest.fixture
+def smtp_sink():
+    """Factory: smtp_sink(*extra_args) starts /usr/sbin/smtp-sink on a free
+    port of 127.0.0.1 (extra_args are smtp-sink options, e.g. "-8", "-p")."""
+    sinks: list[SmtpSink] = []
+
+    def factory(*args: str) -> SmtpSink:
+        s = SmtpSink(list(args))
+        sinks.append(s)
+        return s.start()
+
+    yield factory
+    for s in sinks:
+        s.stop()
+        shutil.rmtree(s.dir, ignore_errors=True)
+
+
+POSTFIX_MASTER_CF = """\
+{listen} inet n - n - - smtpd
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+tlsmgr unix - - n 1000? 1 tlsmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+proxymap unix - - n - - proxymap
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+postlog unix-dgram n - n - 1 postlogd
+"""
+
+
+class PostfixRelay:
+    """A private Postfix instance (its own config, queue and data directories
+    under a world-traversable temporary directory: Postfix's daemons run as
+    the postfix user and cannot enter pytest's 0700 tmp_path) whose smtpd
+    listens on 127.0.0.1:<port>, offers STARTTLS with the test certificate,
+    trusts 127.0.0.1 for XCLIENT, relays for 127.0.0.0/8 and SASL-authenticated
+    (XCLIENT LOGIN) clients, and discards what it accepts. It logs to
+    `maillog` (postlogd), with client ports."""
+
+    def __init__(self, certs: Certs, main_cf: dict):
+        import tempfile
+        self.dir = Path(tempfile.mkdtemp(prefix="submitd-e2e-postfix-"))
+        os.chmod(self.dir, 0o755)
+        self.conf = self.dir / "conf"
+        self.conf.mkdir()
+        (self.dir / "queue").mkdir(mode=0o755)
+        (self.dir / "data").mkdir(mode=0o700)
+        shutil.chown(self.dir / "data", "postfix", "postfix")
+        shutil.copy(certs.a_cert, self.dir / "cert.pem")
+        shutil.copy(certs.a_key, self.dir / "key.pem")
+        self.maillog = self.dir / "maillog"
+        self.main_cf = main_cf
+        self.proc = None
+        self.port = None
+
+    def _write(self):
+        d = self.dir
+        settings = {
+            "compatibility_level": "3.6",
+            "queue_directory": f"{d}/queue", "data_directory": f"{d}/data",
+            "mail_owner": "postfix", "setgid_group": "postdrop",
+            "myhostname": "postfix.test", "mydomain": "test", "myorigin": "postfix.test",
+            "mydestination": "", "inet_interfaces": "127.0.0.1", "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "smtpd_authorized_xclient_hosts": "127.0.0.1",
+            "smtpd_relay_restrictions": "permit_mynetworks, permit_sasl_authenticated, reject",
+            "default_transport": "discard", "local_transport": "discard",
+            "relay_transport": "discard",
+            "smtpd_tls_cert_file": f"{d}/cert.pem", "smtpd_tls_key_file": f"{d}/key.pem",
+            "smtpd_tls_security_level": "may", "smtpd_tls_session_cache_database": "",
+            "smtpd_tls_loglevel": "1",
+            "smtpd_client_port_logging": "yes",
+            "maillog_file": str(self.maillog), "maillog_file_prefixes": str(d),
+            "alias_maps": "", "alias_database": "", "biff": "no",
+            "message_size_limit": "52428800", "smtputf8_enable": "yes",
+        }
+        settings.update(self.main_cf)
+        (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        (self.conf / "master.cf").write_text(POSTFIX_MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
+
+    def start(self):
+        postfix = shutil.which("postfix") or "/usr/sbin/postfix"
+        if not os.path.exists(postfix):
+            skip_or_fail("postfix is not installed")
+        if os.geteuid() != 0:
+            skip_or_fail("a private Postfix instance needs root here (its daemons run as postfix)")
+        for _ in range(5):
+            self.port = free_port()
+            self._write()
+            r = run([postfix, "-c", self.conf, "check"])
+            assert r.returncode == 0, f"postfix check: {r.stdout}{r.stderr}{self.log_text()}"
+            self._out = open(self.dir / "start-fg.log", "ab")
+            self.proc = subprocess.Popen([postfix, "-c", str(self.conf), "start-fg"],
+                                         stdin=subprocess.DEVNULL, stdout=self._out,
+                                         stderr=self._out, start_new_session=True)
+            if self._wait_listening():
+                return self
+            self.stop()
+        raise AssertionError(f"postfix did not start: {self.log_text()}")
+
+    def _wait_listening(self) -> bool:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if re.search(r"fatal:", self.log_text()):
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        try:
+            return self.maillog.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern: str, timeout=WAIT) -> re.Match:
+        rx = re.compile(pattern, re.M)
+        return wait_until(lambda: rx.search(self.log_text()), timeout,
+                          what=f"Postfix log line matching {pattern!r}")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            run(["postfix", "-c", self.conf, "stop"])
+            try:
+                self.proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=WAIT)
+        self._out.close()
+        self.proc = None
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def postfix_relay(request, certs):
+    """Factory: postfix_relay(**main_cf) starts a private Postfix smtpd (see
+    PostfixRelay) with main.cf settings overridden by `main_cf`; stopped and
+    removed at teardown, its maillog attached to a failing test's report."""
+    instances: list[PostfixRelay] = []
+    request.node._postfix_instances = instances
+
+    def factory(**main_cf) -> PostfixRelay:
+        p = PostfixRelay(certs, {k: str(v) for k, v in main_cf.items()})
+        instances.append(p)
+        return p.start()
+
+    yield factory
+    for p in instances:
+        p.stop()
+        p.cleanup()
+
+
+# --------------------------------------------------------------------------
+# submitting through submitd
+
+
+def open_session(server: Submitd, certs: Certs, *, user=USER, password=PASSWORD,
+                 ehlo="client.test", source: str | None = None, listener="submission") -> SMTPConn:
+    """A raw connection after EHLO, STARTTLS, EHLO and a successful AUTH PLAIN."""
+    c = server.connect(listener, source=source)
+    assert_reply(c.greeting(), 220)
+    c.ehlo(ehlo)
+    c.starttls(tls_client_context(certs.bundle))
+    c.ehlo(ehlo)
+    assert_reply(c.auth_plain(user, password), 235)
+    return c
+
+
+def dot_stuff(content: bytes) -> bytes:
+    """Content as sent after DATA (with the final CRLF.CRLF)."""
+    if content and not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    return re.sub(rb"(^|\r\n)\.", rb"\1..", content) + b".\r\n"
+
+
+def submit(conn: SMTPConn, sender: str, rcpts: list[str], content: bytes,
+           mail_params: str = "") -> Reply:
+    """MAIL, RCPT..., DATA, content: the final reply (asserts 250 for MAIL,
+    each RCPT and 354 for DATA)."""
+    assert_reply(conn.cmd(f"MAIL FROM:<{sender}>{' ' + mail_params if mail_params else ''}"), 250)
+    for r in rcpts:
+        assert_reply(conn.cmd(f"RCPT TO:<{r}>"), 250)
+    assert_reply(conn.cmd("DATA"), 354)
+    conn.send(dot_stuff(content))
+    return conn.read_reply()
+
+
+def split_received(content: bytes) -> tuple[bytes, bytes]:
+    """(our Received header, with its folded lines; the rest) of a relayed
+    message, which must start with a Received header."""
+    assert content.startswith(b"Received: "), f"no Received header first: {content[:200]!r}"
+    m = re.match(rb"Received: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*", content)
+    assert m, content[:300]
+    return m.group(0), content[m.end():]
+
+
+def attempt(conn: SMTPConn, sender: str, rcpts: list[str], content: bytes) -> tuple[str, Reply]:
+    """Runs one transaction and stops at the first reply that is not the
+    expected success: (stage, reply) with stage in mail | rcpt | data | eod
+    (eod: the reply after the content, whatever it is)."""
+    r = conn.cmd(f"MAIL FROM:<{sender}>")
+    if r.code != 250:
+        return "mail", r
+    for rc in rcpts:
+        r = conn.cmd(f"RCPT TO:<{rc}>")
+        if r.code != 250:
+            return "rcpt", r
+    r = conn.cmd("DATA")
+    if r.code != 354:
+        return "data", r
+    conn.send(dot_stuff(content))
+    return "eod", conn.read_reply()

@@ -1,0 +1,497 @@
+// The relay connection; see relay_connection.hpp.
+#include "submission/relay_connection.hpp"
+
+#include <openssl/ssl.h>
+
+#include <fmt/format.h>
+#include <asio/connect.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl/host_name_verification.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "core/log.hpp"
+#include "smtp/data_codec.hpp"
+
+namespace submitd::submission {
+
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// Calls `on_expiry` once `d` passes, unless destroyed first. The timer's
+/// handler may already be queued when the deadline goes away, so it checks a
+/// shared flag instead of touching the deadline.
+class deadline {
+public:
+    template <class F>
+    deadline(const asio::any_io_executor& ex, config::milliseconds d, F on_expiry)
+        : timer_(ex), state_(std::make_shared<state>()) {
+        timer_.expires_after(d);
+        timer_.async_wait([s = state_, on_expiry](std::error_code ec) {
+            if (!ec && s->active) {
+                s->expired = true;
+                on_expiry();
+            }
+        });
+    }
+    deadline(const deadline&) = delete;
+    deadline& operator=(const deadline&) = delete;
+    ~deadline() {
+        state_->active = false;
+        timer_.cancel();
+    }
+    bool expired() const { return state_->expired; }
+
+private:
+    struct state {
+        bool active = true;
+        bool expired = false;
+    };
+    asio::steady_timer timer_;
+    std::shared_ptr<state> state_;
+};
+
+}  // namespace
+
+std::shared_ptr<const relay_context> make_relay_context(const config::settings& s) {
+    auto ctx = std::make_shared<relay_context>();
+    ctx->relays = s.relays;
+    ctx->client = s.relay_client;
+    for (const auto& r : s.relays) {
+        if (r.tls == config::relay_tls_mode::none) {
+            ctx->tls.push_back(nullptr);
+            continue;
+        }
+        auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+        SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
+        if (r.verify) {
+            tls->set_verify_mode(asio::ssl::verify_peer);
+            std::error_code ec;
+            if (!r.ca_file.empty()) {
+                tls->load_verify_file(r.ca_file, ec);
+            } else {
+                tls->set_default_verify_paths(ec);
+            }
+            if (ec) {
+                throw std::runtime_error(fmt::format("relay {}: cannot load CA file {}: {}",
+                                                     r.address, r.ca_file, ec.message()));
+            }
+        } else {
+            tls->set_verify_mode(asio::ssl::verify_none);
+        }
+        ctx->tls.push_back(std::move(tls));
+    }
+    return ctx;
+}
+
+relay_connection::relay_connection(asio::any_io_executor ex,
+                                   std::shared_ptr<const relay_context> ctx,
+                                   const ipc::handoff& session)
+    : ex_(std::move(ex)), ctx_(std::move(ctx)), session_(session) {}
+
+relay_connection::~relay_connection() = default;
+
+const std::string& relay_connection::address() const {
+    return ctx_->relays.at(current_).address;
+}
+
+void relay_connection::drop(std::string_view stage, std::string_view reason) {
+    core::log_warn("relay-failed session={} relay={} stage={} reason={}", session_.session_id,
+                   core::quoted(address()), stage, core::quoted(reason));
+    std::error_code ignored;
+    tls_.reset();
+    if (tcp_) tcp_->close(ignored);
+    if (unix_) unix_->close(ignored);
+    tcp_.reset();
+    unix_.reset();
+    in_.clear();
+    parser_.reset();
+    connected_ = false;
+}
+
+asio::awaitable<void> relay_connection::close() {
+    if (connected_) {
+        // Best effort: a relay that does not answer QUIT promptly is just dropped.
+        if (co_await write("QUIT\r\n")) co_await read_reply(std::chrono::seconds(2));
+        std::error_code ignored;
+        tls_.reset();
+        if (tcp_) tcp_->close(ignored);
+        if (unix_) unix_->close(ignored);
+        tcp_.reset();
+        unix_.reset();
+        connected_ = false;
+        core::log_debug("relay-close session={} relay={}", session_.session_id,
+                        core::quoted(address()));
+    }
+}
+
+asio::awaitable<std::pair<std::error_code, std::size_t>> relay_connection::read_some(
+    asio::mutable_buffer b) {
+    std::error_code ec;
+    std::size_t n = 0;
+    if (tls_) {
+        std::tie(ec, n) = co_await tls_->async_read_some(b, use_tuple);
+    } else if (tcp_) {
+        std::tie(ec, n) = co_await tcp_->async_read_some(b, use_tuple);
+    } else if (unix_) {
+        std::tie(ec, n) = co_await unix_->async_read_some(b, use_tuple);
+    } else {
+        ec = asio::error::not_connected;
+    }
+    co_return std::pair{ec, n};
+}
+
+asio::awaitable<bool> relay_connection::write(std::string_view data) {
+    deadline d(ex_, ctx_->client.command_timeout, [this] {
+        std::error_code ignored;
+        if (tcp_) tcp_->cancel(ignored);
+        if (unix_) unix_->cancel(ignored);
+    });
+    std::error_code ec;
+    if (tls_) {
+        std::tie(ec, std::ignore) =
+            co_await asio::async_write(*tls_, asio::buffer(data), use_tuple);
+    } else if (tcp_) {
+        std::tie(ec, std::ignore) =
+            co_await asio::async_write(*tcp_, asio::buffer(data), use_tuple);
+    } else if (unix_) {
+        std::tie(ec, std::ignore) =
+            co_await asio::async_write(*unix_, asio::buffer(data), use_tuple);
+    } else {
+        co_return false;
+    }
+    co_return !ec;
+}
+
+asio::awaitable<std::optional<relay::reply>> relay_connection::read_reply(
+    config::milliseconds timeout) {
+    deadline d(ex_, timeout, [this] {
+        std::error_code ignored;
+        if (tcp_) tcp_->cancel(ignored);
+        if (unix_) unix_->cancel(ignored);
+    });
+    for (;;) {
+        if (!in_.empty()) {
+            auto r = parser_.parse(in_);
+            in_.erase(0, r.consumed);
+            if (r.status == relay::reply_status::complete) co_return parser_.take();
+            if (r.status == relay::reply_status::bad_reply) {
+                core::log_warn("relay-bad-reply session={} reason={}", session_.session_id,
+                               core::quoted(parser_.error()));
+                co_return std::nullopt;
+            }
+        }
+        char buf[4096];
+        auto [ec, n] = co_await read_some(asio::buffer(buf));
+        if (ec) co_return std::nullopt;
+        in_.append(buf, n);
+    }
+}
+
+asio::awaitable<bool> relay_connection::connect_any(std::size_t first) {
+    std::size_t count = ctx_->relays.size();
+    for (std::size_t k = 0; k < count; ++k) {
+        std::size_t i = (first + k) % count;
+        if (ctx_->relays[i].kind == config::relay_kind::maildir) continue;
+        if (co_await connect_one(i)) co_return true;
+        if (failure_ == relay_failure::xclient_refused) co_return false;
+    }
+    co_return false;
+}
+
+asio::awaitable<bool> relay_connection::connect_one(std::size_t i) {
+    const auto& r = ctx_->relays[i];
+    current_ = i;
+    failure_ = relay_failure::unreachable;
+    in_.clear();
+    parser_.reset();
+    std::error_code ec;
+    {
+        deadline d(ex_, ctx_->client.connect_timeout, [this] {
+            std::error_code ignored;
+            if (tcp_) tcp_->cancel(ignored);
+            if (unix_) unix_->cancel(ignored);
+        });
+        if (r.kind == config::relay_kind::unix_socket) {
+            unix_.emplace(ex_);
+            std::tie(ec) = co_await unix_->async_connect(
+                asio::local::stream_protocol::endpoint(r.host), use_tuple);
+        } else {
+            asio::ip::tcp::resolver resolver(ex_);
+            auto [rec, results] =
+                co_await resolver.async_resolve(r.host, std::to_string(r.port), use_tuple);
+            ec = rec;
+            if (!ec) {
+                tcp_.emplace(ex_);
+                std::tie(ec, std::ignore) = co_await asio::async_connect(*tcp_, results, use_tuple);
+                if (!ec) tcp_->set_option(asio::ip::tcp::no_delay(true), ec);
+            }
+        }
+        if (d.expired()) ec = asio::error::timed_out;
+    }
+    if (ec) {
+        drop("connect", ec.message());
+        co_return false;
+    }
+    core::log_info("relay-connect session={} relay={} tls={}", session_.session_id,
+                   core::quoted(r.address),
+                   r.tls == config::relay_tls_mode::none       ? "none"
+                   : r.tls == config::relay_tls_mode::starttls ? "starttls"
+                                                               : "implicit");
+    co_return co_await run_handshake(i);
+}
+
+asio::awaitable<bool> relay_connection::start_tls(std::size_t i) {
+    const auto& r = ctx_->relays[i];
+    tls_.emplace(*tcp_, *ctx_->tls.at(i));
+    std::string name = r.server_name.empty() ? r.host : r.server_name;
+    SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
+    if (r.verify) tls_->set_verify_callback(asio::ssl::host_name_verification(name));
+    deadline d(ex_, ctx_->client.connect_timeout, [this] {
+        std::error_code ignored;
+        if (tcp_) tcp_->cancel(ignored);
+    });
+    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (ec) {
+        drop("tls", d.expired() ? "timeout" : ec.message());
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<bool> relay_connection::run_handshake(std::size_t i) {
+    const auto& r = ctx_->relays[i];
+    core::secret_string password(r.auth_password);
+    relay::handshake_settings hs;
+    hs.helo_name = ctx_->client.helo_name;
+    hs.tls = r.tls == config::relay_tls_mode::none       ? relay::relay_tls::none
+             : r.tls == config::relay_tls_mode::starttls ? relay::relay_tls::starttls
+                                                         : relay::relay_tls::implicit;
+    hs.use_xclient = r.xclient;
+    hs.auth_user = r.auth_user;
+    if (r.auth_as_client) hs.auth_authzid = session_.user;
+    hs.auth_password = &password;
+    std::optional<relay::xclient_facts> facts;
+    if (r.xclient) {
+        relay::xclient_facts f;
+        f.addr = session_.remote_ip;
+        f.port = std::to_string(session_.remote_port);
+        f.helo = session_.helo;
+        f.login = session_.user;
+        f.proto = "ESMTP";
+        f.destaddr = session_.local_ip;
+        f.destport = std::to_string(session_.local_port);
+        facts = std::move(f);
+    }
+    relay::handshake h(std::move(hs), std::move(facts));
+
+    if (hs.tls == relay::relay_tls::implicit && !co_await start_tls(i)) co_return false;
+    relay::handshake_step step = h.start();
+    for (;;) {
+        if (!h.output().empty()) {
+            bool ok = co_await write(h.output());
+            core::wipe(h.output());  // may hold the AUTH line
+            if (!ok) {
+                drop("handshake", "write failed");
+                co_return false;
+            }
+        }
+        switch (step) {
+            case relay::handshake_step::read: {
+                char buf[4096];
+                std::size_t consumed = 0;
+                if (in_.empty()) {
+                    deadline d(ex_, ctx_->client.command_timeout, [this] {
+                        std::error_code ignored;
+                        if (tcp_) tcp_->cancel(ignored);
+                        if (unix_) unix_->cancel(ignored);
+                    });
+                    auto [ec, n] = co_await read_some(asio::buffer(buf));
+                    if (ec) {
+                        drop("handshake", d.expired() ? "timeout" : ec.message());
+                        co_return false;
+                    }
+                    in_.append(buf, n);
+                }
+                step = h.on_input(in_, consumed);
+                in_.erase(0, consumed);
+                break;
+            }
+            case relay::handshake_step::start_tls:
+                in_.clear();  // nothing the relay sent before TLS is read after it
+                if (!co_await start_tls(i)) co_return false;
+                step = h.on_tls_established();
+                break;
+            case relay::handshake_step::done:
+                caps_ = h.caps();
+                connected_ = true;
+                co_return true;
+            case relay::handshake_step::failed: {
+                const auto& f = h.failure();
+                if (f.stage == relay::handshake_stage::xclient) {
+                    failure_ = relay_failure::xclient_refused;
+                }
+                std::string why = f.reason;
+                if (f.relay_reply) {
+                    why += fmt::format(" ({} {})", f.relay_reply->code, f.relay_reply->text());
+                }
+                static constexpr const char* stages[] = {"greeting", "ehlo", "starttls", "auth",
+                                                         "xclient"};
+                drop(stages[static_cast<int>(f.stage)], why);
+                co_return false;
+            }
+        }
+    }
+}
+
+asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::exchange(
+    const std::vector<std::string>& lines) {
+    std::vector<relay::reply> replies;
+    if (caps_.pipelining) {
+        std::string all;
+        for (const auto& l : lines)
+            all += l + "\r\n";
+        if (!co_await write(all)) co_return std::nullopt;
+        for (std::size_t k = 0; k < lines.size(); ++k) {
+            auto r = co_await read_reply(ctx_->client.command_timeout);
+            if (!r) co_return std::nullopt;
+            replies.push_back(std::move(*r));
+        }
+        co_return replies;
+    }
+    for (const auto& l : lines) {
+        if (!co_await write(l + "\r\n")) co_return std::nullopt;
+        auto r = co_await read_reply(ctx_->client.command_timeout);
+        if (!r) co_return std::nullopt;
+        replies.push_back(std::move(*r));
+    }
+    co_return replies;
+}
+
+asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::commands(
+    std::vector<std::string> lines) {
+    bool reused = connected_;
+    if (!connected_ && !co_await connect_any(0)) co_return std::nullopt;
+    auto replies = co_await exchange(lines);
+    if (!replies && reused && !lines.empty() && lines.front().starts_with("MAIL ")) {
+        // The relay may have dropped an idle connection: one fresh try for a
+        // new transaction, since nothing of it reached the relay.
+        drop("reuse", "connection closed while idle");
+        if (!co_await connect_any(current_)) co_return std::nullopt;
+        replies = co_await exchange(lines);
+    }
+    if (!replies) {
+        drop("command", "no reply");
+        failure_ = relay_failure::lost;
+    }
+    co_return replies;
+}
+
+asio::awaitable<bool> relay_connection::send_body(std::string header, const spool& body,
+                                                  bool stuff) {
+    smtp::dot_stuffer stuffer;
+    std::string out;
+    if (stuff) {
+        stuffer.encode(header, out);
+    } else {
+        out = std::move(header);
+    }
+    std::vector<char> buf(64 * 1024);
+    for (std::uint64_t off = 0; off < body.size();) {
+        std::size_t n = 0;
+        if (body.read(off, buf, n) || n == 0) co_return false;
+        off += n;
+        if (stuff) {
+            stuffer.encode(std::span<const char>(buf.data(), n), out);
+        } else {
+            out.append(buf.data(), n);
+        }
+        if (out.size() >= 64 * 1024) {
+            if (!co_await write(out)) co_return false;
+            out.clear();
+        }
+    }
+    if (stuff) stuffer.finish(out);
+    co_return co_await write(out);
+}
+
+asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, std::string header,
+                                                         const spool& body) {
+    relay_outcome outcome;
+    bool replay = !connected_;
+    std::size_t attempts = ctx_->relays.size() + 1;
+    for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
+        if (replay) {
+            // The connection broke before the end of the message: start the
+            // transaction again on a fresh connection, the next relay first.
+            if (!co_await connect_any(attempt == 0 ? current_ : current_ + 1)) {
+                outcome.failure = failure_;
+                co_return outcome;
+            }
+            std::vector<std::string> envelope{tx.mail_line};
+            envelope.insert(envelope.end(), tx.rcpt_lines.begin(), tx.rcpt_lines.end());
+            auto replies = co_await exchange(envelope);
+            if (!replies) {
+                drop("replay", "no reply");
+                continue;
+            }
+            bool all = std::all_of(replies->begin(), replies->end(),
+                                   [](const relay::reply& r) { return r.positive(); });
+            if (!all) {
+                core::log_warn("relay-replay-refused session={} tx={} relay={}",
+                               session_.session_id, tx.id, core::quoted(address()));
+                std::vector<std::string> rset{std::string("RSET")};
+                co_await exchange(rset);
+                outcome.failure = relay_failure::lost;
+                co_return outcome;
+            }
+        }
+        std::uint64_t size = header.size() + body.size();
+        bool ok = false;
+        if (caps_.chunking) {
+            ok = co_await write(fmt::format("BDAT {} LAST\r\n", size)) &&
+                 co_await send_body(header, body, false);
+        } else {
+            if (!co_await write("DATA\r\n")) {
+                drop("data", "write failed");
+                replay = true;
+                continue;
+            }
+            auto go = co_await read_reply(ctx_->client.command_timeout);
+            if (!go) {
+                drop("data", "no reply");
+                replay = true;
+                continue;
+            }
+            if (go->code != 354) {
+                outcome.reply = std::move(*go);
+                co_return outcome;
+            }
+            ok = co_await send_body(header, body, true);
+        }
+        if (!ok) {
+            drop("body", "write failed");
+            replay = true;
+            continue;
+        }
+        outcome.end_sent = true;
+        auto final_reply = co_await read_reply(ctx_->client.data_timeout);
+        if (!final_reply) {
+            core::log_error("relay-possible-duplicate session={} tx={} relay={} reason={}",
+                            session_.session_id, tx.id, core::quoted(address()),
+                            "no reply after the end of the message");
+            drop("final", "no reply");
+            outcome.failure = relay_failure::lost;
+            co_return outcome;
+        }
+        outcome.reply = std::move(*final_reply);
+        co_return outcome;
+    }
+    outcome.failure = relay_failure::lost;
+    co_return outcome;
+}
+
+}  // namespace submitd::submission

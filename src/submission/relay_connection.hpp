@@ -1,0 +1,82 @@
+// A session's connection to the relay MTAs: TCP (optionally TLS, STARTTLS or
+// implicit) or a UNIX socket, opened through relay::handshake (EHLO, TLS,
+// AUTH, XCLIENT), then used for the session's transactions. Relays are tried
+// in order; a connection that broke is replaced on the next use. Every wait
+// has a deadline (connect, command, data). Failures are reported to the
+// caller as values and logged as relay-failed lines with the stage.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "ipc/handoff.hpp"
+#include "relay/handshake.hpp"
+#include "submission/relay_link.hpp"
+
+namespace submitd::submission {
+
+/// The relays of one configuration load with their TLS client contexts.
+struct relay_context {
+    std::vector<config::relay_settings> relays;
+    std::vector<std::shared_ptr<asio::ssl::context>> tls;  ///< per relay; null without TLS
+    config::relay_client_settings client;
+};
+
+/// Builds the TLS client contexts. @throws std::runtime_error (bad CA file).
+std::shared_ptr<const relay_context> make_relay_context(const config::settings& s);
+
+class relay_connection final : public relay_link {
+public:
+    relay_connection(asio::any_io_executor ex, std::shared_ptr<const relay_context> ctx,
+                     const ipc::handoff& session);
+    ~relay_connection() override;
+
+    asio::awaitable<std::optional<std::vector<relay::reply>>> commands(
+        std::vector<std::string> lines) override;
+    asio::awaitable<relay_outcome> message(const transaction& tx, std::string header,
+                                           const spool& body) override;
+    relay_failure failure() const override { return failure_; }
+    const std::string& address() const override;
+    asio::awaitable<void> close() override;
+    bool connected() const override { return connected_; }
+    std::optional<relay::capabilities> learnt() const override {
+        if (!connected_) return std::nullopt;
+        return caps_;
+    }
+
+private:
+    asio::awaitable<bool> connect_any(std::size_t first);
+    asio::awaitable<bool> connect_one(std::size_t i);
+    asio::awaitable<bool> run_handshake(std::size_t i);
+    asio::awaitable<bool> start_tls(std::size_t i);
+    asio::awaitable<std::optional<std::vector<relay::reply>>> exchange(
+        const std::vector<std::string>& lines);
+    asio::awaitable<bool> write(std::string_view data);
+    asio::awaitable<std::optional<relay::reply>> read_reply(config::milliseconds timeout);
+    asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(asio::mutable_buffer b);
+    asio::awaitable<bool> send_body(std::string header, const spool& body, bool stuff);
+    void drop(std::string_view stage, std::string_view reason);
+
+    asio::any_io_executor ex_;
+    std::shared_ptr<const relay_context> ctx_;
+    const ipc::handoff& session_;
+    std::optional<asio::ip::tcp::socket> tcp_;
+    std::optional<asio::local::stream_protocol::socket> unix_;
+    std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+    relay::reply_parser parser_;
+    std::string in_;
+    relay::capabilities caps_;
+    std::size_t current_ = 0;
+    bool connected_ = false;
+    relay_failure failure_ = relay_failure::unreachable;
+};
+
+}  // namespace submitd::submission

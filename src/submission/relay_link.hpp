@@ -1,0 +1,47 @@
+// What the submission driver sends mail through: a connection to the relay
+// MTAs (relay_connection, over TCP or a UNIX socket, with TLS, AUTH and
+// XCLIENT) or the local Maildir outbox (outbox). One per session, opened
+// when a transaction first needs it and reused for the session's later
+// transactions.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "relay/reply.hpp"
+#include "submission/spool.hpp"
+#include "submission/submission_machine.hpp"
+
+namespace submitd::submission {
+
+class relay_link {
+public:
+    virtual ~relay_link() = default;
+
+    /// Sends `lines` (pipelined when the relay allows) and returns one reply
+    /// per line, in order; nullopt when the relay could not be reached or the
+    /// connection broke (failure() says which; the link is then closed).
+    virtual asio::awaitable<std::optional<std::vector<relay::reply>>> commands(
+        std::vector<std::string> lines) = 0;
+
+    /// Sends the message of `tx` (its MAIL and RCPTs already accepted on
+    /// this link): `header` then the spool. When the connection breaks before
+    /// the end of the message was sent, it tries a fresh connection (the
+    /// next relay first), replaying MAIL and RCPT, before giving up.
+    virtual asio::awaitable<relay_outcome> message(const transaction& tx, std::string header,
+                                                   const spool& body) = 0;
+
+    virtual relay_failure failure() const = 0;
+    /// The relay in use, for logs.
+    virtual const std::string& address() const = 0;
+    /// Says QUIT (when connected) and closes; safe to call twice.
+    virtual asio::awaitable<void> close() = 0;
+    /// True while a connection is open.
+    virtual bool connected() const = 0;
+    /// What the relay announced on the current connection; nullopt when unknown.
+    virtual std::optional<relay::capabilities> learnt() const = 0;
+};
+
+}  // namespace submitd::submission
