@@ -69,6 +69,7 @@ def test_reference_documents_the_defaults(tmp_path, cfg):
         "tls": {"certificate": str(tmp_path / "tls" / "cert.pem"),
                 "key": str(tmp_path / "tls" / "key.pem")},
         "passdb": {"path": str(tmp_path / "passwd")},
+        "relay": [{"address": "127.0.0.1:10025"}],
     })
     path.write_text(minimal)
     rc, small = check(path, stdout_only=True)

@@ -157,7 +157,6 @@ transcript run(handshake& h, const std::vector<test::pieces>& phases) {
 struct setup {
     handshake_settings settings;
     std::optional<xclient_facts> facts;
-    core::secret_string* password = nullptr;
 };
 
 /// Runs `s` with every phase whole, then each phase split at every offset
