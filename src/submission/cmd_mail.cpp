@@ -45,6 +45,11 @@ void submission_machine::cmd_mail(std::string_view args) {
     if (p.size && *p.size > settings_.max_message_size) {
         return error(552, "5.3.4", "Message size exceeds fixed maximum message size", "too-big");
     }
+    // What the relay has no extension for is checked here and not sent on.
+    if (!settings_.relay.size) mail.params.size.reset();
+    if (!settings_.relay.eightbitmime && p.body == smtp::body_type::seven_bit) {
+        mail.params.body = smtp::body_type::unspecified;
+    }
     std::optional<std::string> auth;
     if (!settings_.relay.auth_mechanisms.empty()) auth = smtp::xtext_encode(handoff_.user);
     reset_transaction();

@@ -52,7 +52,9 @@ std::unique_ptr<relay_link> make_link(const submission_context& ctx,
 
 std::string reply_text(const std::optional<relay::reply>& r) {
     if (!r) return "none";
-    return fmt::format("{} {}", r->code, r->text());
+    std::string_view fallback = r->code < 300 ? "2.0.0" : r->code < 500 ? "4.0.0" : "5.0.0";
+    return fmt::format("{} {} {}", r->code, r->enhanced.empty() ? fallback : r->enhanced,
+                       r->text());
 }
 
 }  // namespace
@@ -75,7 +77,9 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     action next = action::need_input;
 
     for (;;) {
-        if (next == action::need_input && !pending.empty()) {
+        // Also with nothing pending: a command may be waiting for the relay
+        // group that was just answered.
+        if (next == action::need_input) {
             std::size_t consumed = 0;
             bool was_in_command = machine.in_command();
             next = machine.on_input(pending, consumed);
@@ -120,7 +124,8 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             core::log_info(
                 "message session={} tx={} from={} rcpts={} size={} relay={} reply={} "
                 "duration={:.3f}",
-                session.session_id, tx.id, core::quoted("<" + tx.reverse_path + ">"),
+                session.session_id, tx.id,
+                core::quoted(tx.reverse_path.empty() ? "<>" : tx.reverse_path),
                 tx.recipients.size(), size, core::quoted(link ? link->address() : ""),
                 core::quoted(reply_text(outcome.reply)), secs);
             next = machine.on_relay_final(outcome);

@@ -183,8 +183,12 @@ void submission_machine::reset_transaction() {
 
 // Replies from the relay for the pending group, in order (RFC 2920).
 action submission_machine::on_relay_replies(std::vector<relay::reply> replies) {
+    // The group is answered: replies from here on go straight out.
+    std::vector<slot> slots = std::move(slots_);
+    slots_.clear();
+    relay_out_.clear();
     std::size_t next = 0;
-    for (auto& s : slots_) {
+    for (auto& s : slots) {
         if (s.kind == slot_kind::local) {
             out_ += s.local;
             continue;
@@ -213,14 +217,15 @@ action submission_machine::on_relay_replies(std::vector<relay::reply> replies) {
                 break;
         }
     }
-    slots_.clear();
-    relay_out_.clear();
     if (closed_) return action::close;
     return action::need_input;
 }
 
 action submission_machine::on_relay_failed(relay_failure failure) {
-    for (const auto& s : slots_) {
+    std::vector<slot> slots = std::move(slots_);
+    slots_.clear();
+    relay_out_.clear();
+    for (const auto& s : slots) {
         switch (s.kind) {
             case slot_kind::local:
                 out_ += s.local;
@@ -237,8 +242,6 @@ action submission_machine::on_relay_failed(relay_failure failure) {
                 }
         }
     }
-    slots_.clear();
-    relay_out_.clear();
     // The relay's side of the transaction is gone with its connection.
     reset_transaction();
     return closed_ ? action::close : action::need_input;
