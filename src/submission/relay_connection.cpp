@@ -186,7 +186,10 @@ asio::awaitable<std::optional<relay::reply>> relay_connection::read_reply(
         }
         char buf[4096];
         auto [ec, n] = co_await read_some(asio::buffer(buf));
-        if (ec) co_return std::nullopt;
+        if (ec) {
+            last_error_ = ec;
+            co_return std::nullopt;
+        }
         in_.append(buf, n);
     }
 }
@@ -467,6 +470,9 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
                 continue;
             }
             if (go->code != 354) {
+                // The relay keeps our MAIL and RCPTs after refusing DATA: reset.
+                std::vector<std::string> rset{std::string("RSET")};
+                if (!co_await exchange(rset)) drop("rset", "no reply");
                 outcome.reply = std::move(*go);
                 co_return outcome;
             }
@@ -478,7 +484,16 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
             continue;
         }
         outcome.end_sent = true;
+        last_error_.clear();
         auto final_reply = co_await read_reply(ctx_->client.data_timeout);
+        if (!final_reply && last_error_ == asio::error::connection_reset) {
+            // A reset means the relay closed with our bytes unread: the end of
+            // the message, which came last, never reached it. Safe to retry.
+            drop("body", "connection reset before the end of the message was read");
+            outcome.end_sent = false;
+            replay = true;
+            continue;
+        }
         if (!final_reply) {
             core::log_error("relay-possible-duplicate session={} tx={} relay={} reason={}",
                             session_.session_id, tx.id, core::quoted(address()),

@@ -77,6 +77,7 @@ private:
     std::size_t current_ = 0;
     bool connected_ = false;
     relay_failure failure_ = relay_failure::unreachable;
+    std::error_code last_error_;  ///< of the last failed read
 };
 
 }  // namespace submitd::submission

@@ -41,6 +41,9 @@ def test_postfix_chunking_byte_count(submitd, postfix_relay, certs):
     c = open_session(server, certs)
     assert_reply(submit(c, "alice@example.org", ["bob@example.net"], MSG * 50), 250)
     pf.wait_log(r"from=<alice@example\.org>, size=\d+, nrcpt=1")
+    # Postfix counts commands in its disconnect line: end the session, and
+    # with it submitd's relay connection.
+    assert_reply(c.cmd("QUIT"), 221)
     pf.wait_log(r"bdat=\d+")
 
 
