@@ -25,6 +25,7 @@ public:
     const std::string& address() const override { return address_; }
     asio::awaitable<void> close() override { co_return; }
     bool connected() const override { return false; }
+    void abort(std::string_view /*reason*/) override {}
     std::optional<relay::capabilities> learnt() const override { return std::nullopt; }
 
 private:

@@ -98,9 +98,7 @@ const std::string& relay_connection::address() const {
     return ctx_->relays.at(current_).address;
 }
 
-void relay_connection::drop(std::string_view stage, std::string_view reason) {
-    core::log_warn("relay-failed session={} relay={} stage={} reason={}", session_.session_id,
-                   core::quoted(address()), stage, core::quoted(reason));
+void relay_connection::close_sockets() {
     std::error_code ignored;
     tls_.reset();
     if (tcp_) tcp_->close(ignored);
@@ -112,20 +110,30 @@ void relay_connection::drop(std::string_view stage, std::string_view reason) {
     connected_ = false;
 }
 
+void relay_connection::drop(std::string_view stage, std::string_view reason) {
+    core::log_warn("relay-failed session={} relay={} stage={} reason={}", session_.session_id,
+                   core::quoted(address()), stage, core::quoted(reason));
+    close_sockets();
+}
+
+void relay_connection::abort(std::string_view reason) {
+    if (!connected_) return;
+    core::log_info("relay-close session={} relay={} reason={}", session_.session_id,
+                   core::quoted(address()), reason);
+    close_sockets();
+}
+
 asio::awaitable<void> relay_connection::close() {
-    if (connected_) {
-        // Best effort: a relay that does not answer QUIT promptly is just dropped.
-        if (co_await write("QUIT\r\n")) co_await read_reply(std::chrono::seconds(2));
-        std::error_code ignored;
-        tls_.reset();
-        if (tcp_) tcp_->close(ignored);
-        if (unix_) unix_->close(ignored);
-        tcp_.reset();
-        unix_.reset();
-        connected_ = false;
-        core::log_debug("relay-close session={} relay={}", session_.session_id,
-                        core::quoted(address()));
+    if (!connected_) co_return;
+    // Best effort: a relay that does not answer QUIT promptly is just dropped.
+    bool sent = co_await write("QUIT\r\n");
+    if (sent) {
+        auto bye = co_await read_reply(std::chrono::seconds(2));
+        static_cast<void>(bye);
     }
+    close_sockets();
+    core::log_debug("relay-close session={} relay={}", session_.session_id,
+                    core::quoted(address()));
 }
 
 asio::awaitable<std::pair<std::error_code, std::size_t>> relay_connection::read_some(
@@ -455,8 +463,10 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
         std::uint64_t size = header.size() + body.size();
         bool ok = false;
         if (caps_.chunking) {
-            ok = co_await write(fmt::format("BDAT {} LAST\r\n", size)) &&
-                 co_await send_body(header, body, false);
+            // One co_await per statement: g++ 12 miscompiles some coroutine
+            // temporaries in compound expressions.
+            ok = co_await write(fmt::format("BDAT {} LAST\r\n", size));
+            if (ok) ok = co_await send_body(header, body, false);
         } else {
             if (!co_await write("DATA\r\n")) {
                 drop("data", "write failed");

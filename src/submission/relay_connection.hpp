@@ -47,6 +47,7 @@ public:
     const std::string& address() const override;
     asio::awaitable<void> close() override;
     bool connected() const override { return connected_; }
+    void abort(std::string_view reason) override;
     std::optional<relay::capabilities> learnt() const override {
         if (!connected_) return std::nullopt;
         return caps_;
@@ -64,6 +65,7 @@ private:
     asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(asio::mutable_buffer b);
     asio::awaitable<bool> send_body(std::string header, const spool& body, bool stuff);
     void drop(std::string_view stage, std::string_view reason);
+    void close_sockets();
 
     asio::any_io_executor ex_;
     std::shared_ptr<const relay_context> ctx_;

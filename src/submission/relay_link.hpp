@@ -38,6 +38,9 @@ public:
     virtual const std::string& address() const = 0;
     /// Says QUIT (when connected) and closes; safe to call twice.
     virtual asio::awaitable<void> close() = 0;
+    /// Closes the connection at once, without QUIT (used while no exchange
+    /// is under way, e.g. when it has been idle too long).
+    virtual void abort(std::string_view reason) = 0;
     /// True while a connection is open.
     virtual bool connected() const = 0;
     /// What the relay announced on the current connection; nullopt when unknown.

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <ctime>
 
@@ -49,6 +50,30 @@ std::unique_ptr<relay_link> make_link(const submission_context& ctx,
     if (first.kind == config::relay_kind::maildir) return std::make_unique<outbox>(first.host);
     return std::make_unique<relay_connection>(ex, ctx.relays, session);
 }
+
+/// While alive, closes `link` if it stays connected past `idle`. The timer's
+/// handler checks a shared flag, since it may be queued when this goes away.
+class idle_closer {
+public:
+    idle_closer(const asio::any_io_executor& ex, relay_link* link, config::milliseconds idle)
+        : timer_(ex), active_(std::make_shared<bool>(true)) {
+        if (link == nullptr || !link->connected()) return;
+        timer_.expires_after(idle);
+        timer_.async_wait([link, active = active_](std::error_code ec) {
+            if (!ec && *active) link->abort("idle");
+        });
+    }
+    idle_closer(const idle_closer&) = delete;
+    idle_closer& operator=(const idle_closer&) = delete;
+    ~idle_closer() {
+        *active_ = false;
+        timer_.cancel();
+    }
+
+private:
+    asio::steady_timer timer_;
+    std::shared_ptr<bool> active_;
+};
 
 std::string reply_text(const std::optional<relay::reply>& r) {
     if (!r) return "none";
@@ -140,6 +165,10 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             result.reason = "write-failed";
             break;
         }
+        // A relay connection left open between transactions is closed once
+        // it has been idle for relay_client.idle_timeout.
+        idle_closer closer(s.socket().get_executor(), link.get(),
+                           ctx->relays ? ctx->relays->client.idle_timeout : limits.idle_timeout);
         auto status =
             co_await net::read_input(s, pending, machine.in_command(), command_start, deadlines);
         if (status == net::read_status::data) continue;

@@ -388,3 +388,19 @@ def test_xclient_refused_is_451(submitd, recording_relay, certs):
     assert_reply(r, 451, "4.7.0")
     assert relay.messages == []
     server.wait_event("relay-failed")
+
+
+def test_idle_relay_connection_is_closed_then_reopened(submitd, recording_relay, certs):
+    """The session's relay connection is closed once idle for
+    relay_client.idle_timeout, and a later transaction opens a fresh one."""
+    relay = recording_relay()
+    server = submitd(relay_config(relay, relay_client={"idle_timeout": 0.3}))
+    mark = server.mark()
+    c = open_session(server, certs)
+    assert_reply(submit(c, "alice@example.org", ["bob@example.net"], SMALL), 250)
+    server.wait_event("relay-close", after=mark, reason="idle")
+    assert_reply(submit(c, "alice@example.org", ["carol@example.net"], SMALL), 250)
+    assert len(relay.wait_messages(2)) == 2
+    # One connection for the probe at start-up may come before; the session used two.
+    session_connects = [e for e in server.events("relay-connect") if e["session"] != "probe"]
+    assert len(session_connects) == 2
