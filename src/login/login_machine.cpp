@@ -74,10 +74,10 @@ action login_machine::on_input(std::string_view in, std::size_t& consumed) {
         action next = action::need_input;
         switch (r.status) {
             case smtp::line_status::need_more:
-                partial_ = partial_ || r.consumed > 0;
+                partial_ = reader_.in_line();
                 return action::need_input;
             case smtp::line_status::line_too_long:
-                partial_ = true;
+                partial_ = reader_.in_line();
                 if (state_ == state::sasl) {
                     state_ = state::greeted;
                     mech_.reset();

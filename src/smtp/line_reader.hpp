@@ -51,6 +51,10 @@ public:
     /// max_line() + 1 (the +1 is a CR that may turn out to end the line).
     std::size_t buffered() const { return complete_ ? 0 : line_.size(); }
 
+    /// True while part of a line has arrived: bytes are buffered, or the
+    /// rest of an overlong line is being skipped.
+    bool in_line() const { return discarding_ || buffered() > 0; }
+
     /// Consumes bytes from `in` up to and including the end of the first line,
     /// or all of `in` when no line ends in it.
     line_result parse(std::span<const char> in);

@@ -59,10 +59,10 @@ action submission_machine::process(std::string_view in, std::size_t& consumed) {
         consumed += r.consumed;
         switch (r.status) {
             case smtp::line_status::need_more:
-                partial_ = partial_ || r.consumed > 0;
+                partial_ = reader_.in_line();
                 break;
             case smtp::line_status::line_too_long:
-                partial_ = true;
+                partial_ = reader_.in_line();
                 error(500, "5.5.2", "Line too long", "line-too-long");
                 continue;
             case smtp::line_status::complete:

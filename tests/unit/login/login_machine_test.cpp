@@ -244,6 +244,9 @@ TEST(login_machine, line_too_long_then_next_command) {
     std::string in = "NOOP " + std::string(2000, 'x') + "\r\nNOOP\r\n";
     EXPECT_EQ(h.feed(in), action::need_input);
     EXPECT_EQ(h.out(), "500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n");
+    EXPECT_FALSE(h.m.in_command());  // the idle timeout, not a command deadline, runs now
+    h.feed("NOOP " + std::string(2000, 'x'));
+    EXPECT_TRUE(h.m.in_command());  // still skipping the overlong line's rest
     // Longer than max_command_line but within the reader's (AUTH) limit.
     h.feed("NOOP " + std::string(600, 'x') + "\r\n");
     EXPECT_EQ(h.out(), "500 5.5.2 Line too long\r\n");
