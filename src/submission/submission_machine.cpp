@@ -255,6 +255,13 @@ void submission_machine::relay_reply(const relay::reply& r) {
                         core::quoted(fmt::format("{} {}", r.code, r.text())));
         return reply(451, "4.3.5", "Relay server refused the transaction, try again later");
     }
+    // The relay closing its connection does not close the client's session:
+    // a 421 would tell the client it does.
+    if (r.code == 421) {
+        core::log_warn("relay-closing session={} reply={}", handoff_.session_id,
+                       core::quoted(fmt::format("{} {}", r.code, r.text())));
+        return reply(451, "4.4.0", "Relay server closing connection, try again later");
+    }
     std::string_view fallback = r.code < 300 ? "2.0.0" : r.code < 500 ? "4.0.0" : "5.0.0";
     std::string enhanced = r.enhanced.empty() ? std::string(fallback) : r.enhanced;
     std::vector<std::string> lines;

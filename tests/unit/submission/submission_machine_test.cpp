@@ -280,6 +280,8 @@ TEST(submission_machine, mail_reply_from_relay_table) {
          "451 4.3.5 Relay server refused the transaction, try again later\r\n", false},
         {"relay wants authentication, no enhanced", "530 Auth first\r\n",
          "451 4.3.5 Relay server refused the transaction, try again later\r\n", false},
+        {"relay closing: the client's session goes on", "421 4.3.2 Shutting down\r\n",
+         "451 4.4.0 Relay server closing connection, try again later\r\n", false},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
