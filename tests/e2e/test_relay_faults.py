@@ -35,6 +35,7 @@ def test_relay_unreachable_451_441(submitd, certs):
     mark = server.mark()
     c = open_session(server, certs)
     stage, r = attempt(c, "alice@example.org", ["bob@example.net"], MSG)
+    assert stage == "mail"  # MAIL is the first command the relay must see
     assert_reply(r, 451, "4.4.1")
     assert_reply(c.cmd("NOOP"), 250)
     ev = server.wait_event("relay-failed", after=mark)
@@ -50,6 +51,7 @@ def test_mail_refused_by_relay(submitd, recording_relay, certs, reply, code, enh
     server = submitd(relay_config(relay))
     c = open_session(server, certs)
     stage, r = attempt(c, "alice@example.org", ["bob@example.net"], MSG)
+    assert stage == "mail"
     assert_reply(r, code, enh)
     assert relay.messages == []
     session_still_works(c, relay)
@@ -64,7 +66,7 @@ def test_data_refused_by_relay(submitd, recording_relay, certs, reply, code, enh
     server = submitd(relay_config(relay))
     c = open_session(server, certs)
     stage, r = attempt(c, "alice@example.org", ["bob@example.net"], MSG)
-    assert stage in ("data", "eod")
+    assert stage == "eod"  # DATA reaches the relay only once the message is spooled
     assert_reply(r, code, enh)
     assert relay.messages == []
     session_still_works(c, relay)
