@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import (HOSTNAME, dot_stuff, PASSWORD, USER, WAIT, assert_reply, need_tool, open_session,
+from conftest import (HOSTNAME, dot_stuff, plain_ir, PASSWORD, USER, WAIT, assert_reply, need_tool, open_session,
                       relay_config, run, split_received, submit, tls_client_context)
 from relay_server import has_bare_cr_or_lf
 
@@ -398,3 +398,22 @@ def test_idle_relay_connection_is_closed_then_reopened(submitd, recording_relay,
     # One connection for the probe at start-up may come before; the session used two.
     session_connects = [e for e in server.events("relay-connect") if e["session"] != "probe"]
     assert len(session_connects) == 2
+
+
+def test_commands_pipelined_after_auth_run_in_order(submitd, recording_relay, certs):
+    """What the client pipelined behind AUTH reaches the submission stage with
+    the handoff and runs in order: 235, then MAIL, RCPT, DATA."""
+    relay = recording_relay()
+    server = submitd(relay_config(relay))
+    c = server.connect("submission")
+    assert_reply(c.greeting(), 220)
+    c.ehlo("client.test")
+    c.starttls(tls_client_context(certs.bundle))
+    c.ehlo("client.test")
+    c.send(f"AUTH PLAIN {plain_ir()}\r\nMAIL FROM:<alice@example.org>\r\n"
+           "RCPT TO:<bob@example.net>\r\nDATA\r\n".encode())
+    assert [c.read_reply().code for _ in range(4)] == [235, 250, 250, 354]
+    c.send(dot_stuff(SMALL))
+    assert_reply(c.read_reply(), 250)
+    (m,) = relay.wait_messages(1)
+    assert_relayed(m, SMALL)
