@@ -24,6 +24,8 @@
 namespace {
 
 using namespace submitd::sasl;
+using submitd::core::base64_decode;
+using submitd::core::base64_encode;
 
 void require(bool condition) {
     if (!condition) __builtin_trap();

@@ -113,8 +113,10 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                     result.reason = "write-failed";
                     co_return result;
                 }
-                auto status = co_await net::read_input(s, pending, machine.in_command(),
-                                                       command_start, deadlines);
+                auto status = co_await net::read_input(
+                    s, pending,
+                    machine.in_command() ? net::wait_kind::command_rest : net::wait_kind::command,
+                    command_start, deadlines);
                 if (status == net::read_status::data) break;
                 result.commands = machine.commands();
                 if (status == net::read_status::timeout) {

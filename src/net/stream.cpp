@@ -107,17 +107,18 @@ bool is_disconnect(const std::error_code& ec) {
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
-asio::awaitable<read_status> read_input(stream& s, std::string& pending, bool in_command,
+asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_kind kind,
                                         stream::clock::time_point command_start,
                                         read_deadlines deadlines) {
     constexpr std::size_t chunk = 4096;
-    if (!in_command && s.stopping()) co_return read_status::stop;
-    if (in_command) {
+    bool between = kind == wait_kind::command;
+    if (between && s.stopping()) co_return read_status::stop;
+    if (kind == wait_kind::command_rest) {
         s.set_deadline(command_start + deadlines.command);
     } else {
         s.set_timeout(deadlines.idle);
     }
-    s.set_idle(!in_command);
+    s.set_idle(between);
     std::size_t old = pending.size();
     pending.resize(old + chunk);
     auto [ec, n] = co_await s.read_some(asio::buffer(pending.data() + old, chunk));

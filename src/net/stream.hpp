@@ -94,12 +94,19 @@ struct read_deadlines {
     std::chrono::milliseconds command;  ///< from a command's first byte to its end
 };
 
-/// Reads what the client sends next and appends it to `pending`, with the
-/// idle timeout between commands and, once part of a command arrived
-/// (`in_command`), the deadline `command_start + command`, which trickled
-/// bytes do not extend (slowloris). Between commands a stop request ends
-/// the wait at once.
-asio::awaitable<read_status> read_input(stream& s, std::string& pending, bool in_command,
+/// What the session is waiting for.
+enum class wait_kind {
+    command,       ///< a new command: the idle timeout; a stop request ends the wait
+    command_rest,  ///< the rest of a started command line: its fixed deadline
+    body,          ///< message bytes (DATA, BDAT): the idle timeout per read
+};
+
+/// Reads what the client sends next and appends it to `pending`: between
+/// commands with the idle timeout (a stop request ends the wait at once),
+/// within a command line until `command_start + command`, which trickled
+/// bytes do not extend (slowloris), and within a message body with the idle
+/// timeout for each read, so a large message on a slow link is not cut off.
+asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_kind kind,
                                         stream::clock::time_point command_start,
                                         read_deadlines deadlines);
 

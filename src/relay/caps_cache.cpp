@@ -21,6 +21,7 @@ void announce(const std::optional<capabilities>& relay, std::uint64_t local_max,
     out.eightbitmime = relay && relay->eightbitmime;
     out.dsn = relay && relay->dsn;
     out.smtputf8 = relay && relay->smtputf8;
+    out.binarymime = relay && relay->binarymime && relay->chunking;
     if (relay && relay->size && *relay->size > 0) {
         std::uint64_t limit = *relay->size > size_overhead ? *relay->size - size_overhead : 1;
         out.max_message_size = std::min(local_max, limit);

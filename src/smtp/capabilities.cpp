@@ -11,6 +11,8 @@ std::vector<std::string> ehlo_lines(const capability_state& state) {
     lines.emplace_back("PIPELINING");
     lines.push_back(fmt::format("SIZE {}", state.max_message_size));
     lines.emplace_back("ENHANCEDSTATUSCODES");
+    if (state.chunking) lines.emplace_back("CHUNKING");
+    if (state.binarymime) lines.emplace_back("BINARYMIME");
     if (state.eightbitmime) lines.emplace_back("8BITMIME");
     if (state.dsn) lines.emplace_back("DSN");
     if (state.smtputf8) lines.emplace_back("SMTPUTF8");

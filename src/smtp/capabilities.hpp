@@ -14,6 +14,8 @@ struct capability_state {
     std::uint64_t max_message_size = 0;
     bool offer_starttls = false;  ///< a STARTTLS listener before TLS
     // Offered only when the relay offers them (DESIGN.md section 3).
+    bool chunking = true;     ///< BDAT is ours (RFC 3030), whatever the relay has
+    bool binarymime = false;  ///< only when the relay has BINARYMIME and CHUNKING
     bool eightbitmime = false;
     bool dsn = false;
     bool smtputf8 = false;

@@ -33,7 +33,7 @@ void submission_machine::cmd_mail(std::string_view args) {
     if (p.body == smtp::body_type::eight_bit_mime && !caps.eightbitmime) {
         return error(555, "5.5.4", "BODY=8BITMIME not supported", "bad-param");
     }
-    if (p.body == smtp::body_type::binary_mime) {
+    if (p.body == smtp::body_type::binary_mime && !caps.binarymime) {
         return error(555, "5.5.4", "BODY=BINARYMIME not supported", "bad-param");
     }
     if (p.smtputf8 && !caps.smtputf8) {
@@ -57,6 +57,7 @@ void submission_machine::cmd_mail(std::string_view args) {
     tx_.reverse_path = mail.reverse_path;
     tx_.mail_line = smtp::format_mail(mail, auth);
     smtputf8_ = p.smtputf8;
+    binarymime_ = p.body == smtp::body_type::binary_mime;
     mail_sent_ = true;
     bad_commands_ = 0;
     relay_out_.push_back(tx_.mail_line);

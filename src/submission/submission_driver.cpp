@@ -169,8 +169,10 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
         // it has been idle for relay_client.idle_timeout.
         idle_closer closer(s.socket().get_executor(), link.get(),
                            ctx->relays ? ctx->relays->client.idle_timeout : limits.idle_timeout);
-        auto status =
-            co_await net::read_input(s, pending, machine.in_command(), command_start, deadlines);
+        net::wait_kind wait = machine.in_body()      ? net::wait_kind::body
+                              : machine.in_command() ? net::wait_kind::command_rest
+                                                     : net::wait_kind::command;
+        auto status = co_await net::read_input(s, pending, wait, command_start, deadlines);
         if (status == net::read_status::data) continue;
         if (status == net::read_status::timeout) {
             machine.on_timeout();

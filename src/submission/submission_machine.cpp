@@ -25,6 +25,11 @@ action submission_machine::on_input(std::string_view in, std::size_t& consumed) 
 
 action submission_machine::process(std::string_view in, std::size_t& consumed) {
     while (!closed_) {
+        if (in_bdat_) {
+            action a = take_chunk(in, consumed);
+            if (in_bdat_ || a != action::need_input) return a;
+            continue;
+        }
         if (in_data_) {
             auto r = data_->decode(
                 std::span<const char>(in.data() + consumed, in.size() - consumed), chunk_);
@@ -73,7 +78,7 @@ action submission_machine::process(std::string_view in, std::size_t& consumed) {
         break;
     }
     if (closed_) return group_pending() ? action::relay_commands : action::close;
-    if (in_data_) return action::need_input;
+    if (in_data_ || in_bdat_) return action::need_input;
     // The client has nothing more for now: send what it pipelined.
     return group_pending() ? action::relay_commands : action::need_input;
 }
@@ -123,7 +128,9 @@ bool submission_machine::dispatch(std::string_view line) {
         } else {
             error(502, "5.5.1", "TLS already active", "tls-active");
         }
-    } else if (verb == "BDAT" || verb == "BURL" || verb == "EXPN" || verb == "ETRN") {
+    } else if (verb == "BDAT") {
+        cmd_bdat(args);
+    } else if (verb == "BURL" || verb == "EXPN" || verb == "ETRN") {
         error(502, "5.5.1", "Command not implemented", "not-implemented");
     } else {
         error(500, "5.5.1", "Unknown command", "unknown-command");
@@ -175,9 +182,12 @@ void submission_machine::reset_transaction() {
     mail_sent_ = false;
     mail_ok_ = false;
     smtputf8_ = false;
+    binarymime_ = false;
     rcpts_pending_ = 0;
     oversize_ = false;
     spool_failed_ = false;
+    bdat_used_ = false;
+    bdat_failed_ = false;
     spool_.clear();
 }
 

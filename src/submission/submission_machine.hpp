@@ -78,6 +78,13 @@ struct transaction {
     std::vector<std::string> recipients;  ///< their addresses
 };
 
+/// A local refusal decided before a BDAT chunk is read, sent once it has been.
+struct smtp_error {
+    int code = 0;
+    std::string enhanced;
+    std::string text;
+};
+
 class submission_machine {
 public:
     submission_machine(const submission_settings& settings, ipc::handoff handoff,
@@ -95,7 +102,9 @@ public:
     const std::vector<std::string>& relay_out() const { return relay_out_; }
     /// The transaction being sent, valid with action::relay_message.
     const transaction& current() const { return tx_; }
-    bool in_command() const { return partial_ || in_data_; }
+    bool in_command() const { return partial_ || in_body(); }
+    /// Reading a message body (DATA or a BDAT chunk).
+    bool in_body() const { return in_data_ || in_bdat_; }
     unsigned commands() const { return commands_; }
     std::string_view close_reason() const { return close_reason_; }
     const ipc::handoff& session() const { return handoff_; }
@@ -116,6 +125,9 @@ private:
     void cmd_mail(std::string_view args);
     void cmd_rcpt(std::string_view args);
     void cmd_data(std::string_view args);
+    void cmd_bdat(std::string_view args);
+    action take_chunk(std::string_view in, std::size_t& consumed);
+    action finish_chunk();
     void cmd_rset();
     void cmd_vrfy(std::string_view args);
     void cmd_ehlo(std::string_view args, bool esmtp);
@@ -141,11 +153,20 @@ private:
     bool mail_sent_ = false;  ///< MAIL forwarded, its reply pending or positive
     bool mail_ok_ = false;    ///< the relay accepted MAIL
     bool smtputf8_ = false;
+    bool binarymime_ = false;  ///< BODY=BINARYMIME: only BDAT may carry it
     unsigned rcpts_pending_ = 0;
     std::optional<smtp::data_decoder> data_;
     bool in_data_ = false;
     bool oversize_ = false;
     bool spool_failed_ = false;
+    // BDAT (RFC 3030): the chunk being read, and the transaction's state.
+    bool in_bdat_ = false;
+    std::uint64_t bdat_left_ = 0;
+    std::uint64_t bdat_size_ = 0;
+    bool bdat_last_ = false;
+    bool bdat_used_ = false;                ///< this transaction used BDAT: DATA is refused
+    bool bdat_failed_ = false;              ///< a chunk was refused: later ones get 503 until RSET
+    std::optional<smtp_error> bdat_error_;  ///< the reply for a chunk read only to be dropped
     std::string chunk_;
     unsigned tx_counter_ = 0;
     unsigned commands_ = 0;

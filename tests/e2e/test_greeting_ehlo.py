@@ -7,9 +7,7 @@ import pytest
 from conftest import (HOSTNAME, PASSWORD, USER, assert_reply, plain_ir,
                       tls_client_context)
 
-# CHUNKING (and BDAT) come with the CHUNKING/BURL issue; they are not
-# announced before they exist.
-LOCAL_CAPS = ["PIPELINING", "SIZE", "ENHANCEDSTATUSCODES"]
+LOCAL_CAPS = ["PIPELINING", "SIZE", "ENHANCEDSTATUSCODES", "CHUNKING"]
 
 
 def auth_mechs(caps: dict) -> list[str]:

@@ -64,8 +64,7 @@ def test_all_relay_caps_off(submitd, recording_relay, certs):
     _, caps = ehlo_caps(server, certs)
     for k in ("8BITMIME", "DSN", "SMTPUTF8", "BINARYMIME"):
         assert k not in caps
-    # CHUNKING joins the local list with BDAT from clients (the CHUNKING/BURL issue).
-    for k in ("PIPELINING", "SIZE", "ENHANCEDSTATUSCODES", "AUTH"):
+    for k in ("PIPELINING", "SIZE", "ENHANCEDSTATUSCODES", "CHUNKING", "AUTH"):
         assert k in caps, k  # local
 
 
@@ -87,7 +86,6 @@ def test_size_is_relay_limit_less_overhead(submitd, recording_relay, certs):
     assert_reply(c.cmd(f"MAIL FROM:<alice@example.org> SIZE={size}"), 250)
 
 
-@pytest.mark.xfail(strict=True, reason="BDAT from clients comes with the CHUNKING/BURL issue")
 def test_chunking_client_to_data_relay(submitd, recording_relay, certs):
     relay = recording_relay(chunking=False)
     server = submitd(relay_config(relay))

@@ -1083,7 +1083,6 @@ TEST(submission_machine, local_commands_table) {
         {"STARTTLS under TLS", true, "STARTTLS", "502 5.5.1 TLS already active\r\n"},
         {"STARTTLS without TLS", false, "STARTTLS",
          "503 5.5.1 STARTTLS not allowed after AUTH\r\n"},
-        {"BDAT", true, "BDAT 10 LAST", "502 5.5.1 Command not implemented\r\n"},
         {"BURL", true, "BURL imap://x LAST", "502 5.5.1 Command not implemented\r\n"},
         {"EXPN", true, "EXPN list", "502 5.5.1 Command not implemented\r\n"},
         {"ETRN", true, "ETRN x", "502 5.5.1 Command not implemented\r\n"},
@@ -1102,13 +1101,53 @@ TEST(submission_machine, local_commands_table) {
     }
 }
 
-TEST(submission_machine, bdat_leaves_the_transaction_open_and_its_body_is_not_read) {
-    // BDAT is not implemented yet: its chunk is read as commands. (A real
-    // client sends BDAT only when CHUNKING is announced, which it is not.)
+TEST(submission_machine, bdat_chunks_in_the_same_packet_as_commands) {
+    // RFC 3030: the chunk's bytes follow the line at once, whatever they hold
+    // (here an "end of data" and a command), and the next command follows them.
     harness h;
-    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 6 LAST\r\n");
-    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n502 5.5.1 Command not implemented\r\n");
-    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
+    std::string chunk1 = "Subject: x\r\n\r\n.\r\nQUIT\r\n";
+    std::string chunk2 = "tail\r\n";
+    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT " +
+           std::to_string(chunk1.size()) + "\r\n" + chunk1 + "BDAT " +
+           std::to_string(chunk2.size()) + " LAST\r\n" + chunk2 + "NOOP\r\n");
+    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 " +
+                           std::to_string(chunk1.size()) +
+                           " octets received\r\n250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 OK\r\n");
+    ASSERT_EQ(h.bodies.size(), 1u);
+    EXPECT_EQ(h.bodies[0], chunk1 + chunk2);
+}
+
+TEST(submission_machine, bdat_refusals_read_the_chunk) {
+    harness h;
+    // Without a transaction: 503, and the chunk's bytes are not commands.
+    h.feed("BDAT 6 LAST\r\nQUIT\r\nNOOP\r\n");
+    EXPECT_EQ(h.out(), "503 5.5.1 MAIL first\r\n250 2.0.0 OK\r\n");
+    // Extra arguments: 501, chunk dropped.
+    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 3 NOW\r\nabcNOOP\r\n");
+    EXPECT_EQ(h.out(),
+              "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n501 5.5.4 Syntax: BDAT size [LAST]\r\n"
+              "250 2.0.0 OK\r\n");
+    // DATA after BDAT: 503.
+    h.feed("BDAT 3\r\nabcDATA\r\n");
+    EXPECT_EQ(h.out(), "250 2.0.0 3 octets received\r\n503 5.5.1 DATA not allowed after BDAT\r\n");
+    // An unparseable size: 501, then the connection closes.
+    EXPECT_EQ(h.feed("BDAT x LAST\r\n"), action::close);
+    EXPECT_NE(h.out().find("501 5.5.4 Syntax: BDAT size [LAST]\r\n"), std::string::npos);
+}
+
+TEST(submission_machine, bdat_over_the_limit_then_503_until_rset) {
+    auto s = base_settings();
+    s.max_message_size = 10;
+    harness h(s);
+    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 12\r\n0123456789ab");
+    EXPECT_EQ(h.out(),
+              "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n552 5.3.4 Message size exceeds fixed maximum "
+              "message size\r\n");
+    h.feed("BDAT 1 LAST\r\nx");
+    EXPECT_EQ(h.out(), "503 5.5.1 An earlier chunk was refused: RSET first\r\n");
+    h.feed("RSET\r\n");
+    EXPECT_EQ(h.out(), "250 2.0.0 Reset state\r\n");
+    EXPECT_TRUE(h.bodies.empty());
 }
 
 TEST(submission_machine, vrfy_forwarded_when_the_relay_offers_it) {
