@@ -1009,6 +1009,33 @@ TEST(submission_machine, dialog_is_the_same_however_the_input_is_split) {
     test::expect_same_for_all_splits(dialog, want, run);
 }
 
+// BDAT chunks pipelined with commands, an empty last chunk, and a chunk that
+// looks like commands and an end of data, in every split.
+TEST(submission_machine, bdat_dialog_is_the_same_however_the_input_is_split) {
+    const std::string dialog =
+        "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
+        "BDAT 14\r\n.\r\nRSET\r\nab\rc\n"
+        "BDAT 0 LAST\r\n"
+        "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 2 LAST\r\nz\n"
+        "NOOP\r\n";
+    auto run = [&](const test::pieces& parts) {
+        harness h;
+        for (auto p : parts)
+            h.feed(p);
+        return dialog_result{h.out(), h.traffic};
+    };
+    const dialog_result want{
+        "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 14 octets received\r\n"
+        "250 2.0.0 Ok: queued as Q1\r\n"
+        "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 OK\r\n",
+        {"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>",
+         "<message MAIL FROM:<a@b.example> | RCPT TO:<c@d.example>>.\r\nRSET\r\nab\rc\n",
+         "MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>",
+         "<message MAIL FROM:<a@b.example> | RCPT TO:<c@d.example>>z\n"}};
+    EXPECT_EQ(run({dialog}), want);
+    test::expect_same_for_all_splits(dialog, want, run);
+}
+
 // ---------------------------------------------------------------------------
 // Session commands
 
