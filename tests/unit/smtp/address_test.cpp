@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "split_feed.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -14,23 +16,9 @@
 namespace submitd::smtp {
 namespace {
 
-using namespace std::string_literals;
+using test::escape;
 
-std::string escape(std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u >= 0x7f || c == '\\') {
-            out += "\\x";
-            out += hex[u >> 4];
-            out += hex[u & 0xf];
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
+using namespace std::string_literals;
 
 constexpr auto reverse = path_kind::reverse;
 constexpr auto forward = path_kind::forward;

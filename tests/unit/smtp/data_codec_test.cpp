@@ -20,34 +20,10 @@
 namespace submitd::smtp {
 namespace {
 
+using test::bytes;
+using test::escape;
+
 using namespace std::string_literals;
-
-std::span<const char> bytes(std::string_view s) {
-    return {s.data(), s.size()};
-}
-
-std::string escape(std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '\r') {
-            out += "\\r";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\\' || c == '"') {
-            out += '\\';
-            out += c;
-        } else if (u < 0x20 || u >= 0x7f) {
-            out += "\\x";
-            out += hex[u >> 4];
-            out += hex[u & 0xf];
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
 
 /// @return `s` has a CR not followed by LF or an LF not preceded by CR.
 bool has_bare_cr_or_lf(std::string_view s) {

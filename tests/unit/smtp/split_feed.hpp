@@ -21,6 +21,38 @@
 
 namespace submitd::test {
 
+/// The bytes of `s` as a span, as parsers take them.
+inline std::span<const char> bytes(std::string_view s) {
+    return {s.data(), s.size()};
+}
+
+/// `s` printable for a test message: \r, \n, \t, \\ and \" escaped, other
+/// control and 8-bit bytes as \xNN.
+inline std::string escape(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (u < 0x20 || u >= 0x7f) {
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 /// The pieces one input arrives in, in order.
 using pieces = std::vector<std::string_view>;
 
