@@ -7,7 +7,7 @@ import pytest
 from conftest import (HOSTNAME, PASSWORD, USER, assert_reply, plain_ir,
                       tls_client_context)
 
-LOCAL_CAPS = ["PIPELINING", "SIZE", "ENHANCEDSTATUSCODES", "CHUNKING"]
+LOCAL_CAPS = ["PIPELINING", "SIZE", "ENHANCEDSTATUSCODES", "CHUNKING", "VRFY"]
 
 
 def auth_mechs(caps: dict) -> list[str]:

@@ -74,7 +74,7 @@ TEST(login_machine, ehlo_before_tls_offers_starttls_and_no_plaintext_auth) {
     EXPECT_EQ(h.feed("EHLO client.test\r\n"), action::need_input);
     EXPECT_EQ(h.out(),
               "250-mx.test\r\n250-PIPELINING\r\n250-SIZE "
-              "1000\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n"
+              "1000\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250-VRFY\r\n"
               "250 STARTTLS\r\n");
     EXPECT_EQ(h.feed("AUTH PLAIN " + plain("u", "p") + "\r\n"), action::need_input);
     EXPECT_EQ(h.out(), "538 5.7.11 Encryption required for requested authentication mechanism\r\n");
@@ -103,7 +103,7 @@ TEST(login_machine, starttls_stops_reading_and_forgets_state) {
     h.feed("EHLO c\r\n");
     EXPECT_EQ(h.out(),
               "250-mx.test\r\n250-PIPELINING\r\n250-SIZE "
-              "1000\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n"
+              "1000\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250-VRFY\r\n"
               "250 AUTH PLAIN LOGIN\r\n");
     h.feed("STARTTLS\r\n");
     EXPECT_EQ(h.out(), "502 5.5.1 TLS already active\r\n");
