@@ -98,6 +98,12 @@ const std::string& relay_connection::address() const {
     return ctx_->relays.at(current_).address;
 }
 
+void relay_connection::cancel_io() {
+    std::error_code ignored;
+    if (tcp_) tcp_->cancel(ignored);
+    if (unix_) unix_->cancel(ignored);
+}
+
 void relay_connection::close_sockets() {
     std::error_code ignored;
     tls_.reset();
@@ -153,11 +159,7 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> relay_connection::read_
 }
 
 asio::awaitable<bool> relay_connection::write(std::string_view data) {
-    deadline d(ex_, ctx_->client.command_timeout, [this] {
-        std::error_code ignored;
-        if (tcp_) tcp_->cancel(ignored);
-        if (unix_) unix_->cancel(ignored);
-    });
+    deadline d(ex_, ctx_->client.command_timeout, [this] { cancel_io(); });
     std::error_code ec;
     if (tls_) {
         std::tie(ec, std::ignore) =
@@ -176,11 +178,7 @@ asio::awaitable<bool> relay_connection::write(std::string_view data) {
 
 asio::awaitable<std::optional<relay::reply>> relay_connection::read_reply(
     config::milliseconds timeout) {
-    deadline d(ex_, timeout, [this] {
-        std::error_code ignored;
-        if (tcp_) tcp_->cancel(ignored);
-        if (unix_) unix_->cancel(ignored);
-    });
+    deadline d(ex_, timeout, [this] { cancel_io(); });
     for (;;) {
         if (!in_.empty()) {
             auto r = parser_.parse(in_);
@@ -221,11 +219,7 @@ asio::awaitable<bool> relay_connection::connect_one(std::size_t i) {
     parser_.reset();
     std::error_code ec;
     {
-        deadline d(ex_, ctx_->client.connect_timeout, [this] {
-            std::error_code ignored;
-            if (tcp_) tcp_->cancel(ignored);
-            if (unix_) unix_->cancel(ignored);
-        });
+        deadline d(ex_, ctx_->client.connect_timeout, [this] { cancel_io(); });
         if (r.kind == config::relay_kind::unix_socket) {
             unix_.emplace(ex_);
             std::tie(ec) = co_await unix_->async_connect(
@@ -261,10 +255,7 @@ asio::awaitable<bool> relay_connection::start_tls(std::size_t i) {
     std::string name = r.server_name.empty() ? r.host : r.server_name;
     SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
     if (r.verify) tls_->set_verify_callback(asio::ssl::host_name_verification(name));
-    deadline d(ex_, ctx_->client.connect_timeout, [this] {
-        std::error_code ignored;
-        if (tcp_) tcp_->cancel(ignored);
-    });
+    deadline d(ex_, ctx_->client.connect_timeout, [this] { cancel_io(); });
     auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (ec) {
         drop("tls", d.expired() ? "timeout" : ec.message());
@@ -315,11 +306,7 @@ asio::awaitable<bool> relay_connection::run_handshake(std::size_t i) {
                 char buf[4096];
                 std::size_t consumed = 0;
                 if (in_.empty()) {
-                    deadline d(ex_, ctx_->client.command_timeout, [this] {
-                        std::error_code ignored;
-                        if (tcp_) tcp_->cancel(ignored);
-                        if (unix_) unix_->cancel(ignored);
-                    });
+                    deadline d(ex_, ctx_->client.command_timeout, [this] { cancel_io(); });
                     auto [ec, n] = co_await read_some(asio::buffer(buf));
                     if (ec) {
                         drop("handshake", d.expired() ? "timeout" : ec.message());

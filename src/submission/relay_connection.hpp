@@ -66,6 +66,8 @@ private:
     asio::awaitable<bool> send_body(std::string header, const spool& body, bool stuff);
     void drop(std::string_view stage, std::string_view reason);
     void close_sockets();
+    /// Cancels pending socket operations (a deadline passed).
+    void cancel_io();
 
     asio::any_io_executor ex_;
     std::shared_ptr<const relay_context> ctx_;
