@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "auth/encoding.hpp"
+#include "core/ascii.hpp"
 #include "core/base64.hpp"
 #include "core/secret.hpp"
 
@@ -60,12 +61,7 @@ constexpr std::uint32_t argon2_max_p = 16;
 constexpr std::size_t salt_length = 16;
 constexpr std::size_t argon2_hash_length = 32;
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto up = [](char c) { return (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c; };
-               return up(x) == up(y);
-           });
-}
+using core::iequals;
 
 const scheme_info* find_scheme(std::string_view name) {
     for (const auto& s : schemes) {

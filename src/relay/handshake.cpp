@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "core/ascii.hpp"
 #include "core/base64.hpp"
 
 namespace submitd::relay {
@@ -20,17 +21,7 @@ namespace {
 // exceed the 512 character limit") and suggests several XCLIENT commands.
 constexpr std::size_t max_command_line = 512;
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        char y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-        if (x != y) return false;
-    }
-    return true;
-}
+using core::iequals;
 
 bool contains(const std::vector<std::string>& list, std::string_view word) {
     for (const auto& w : list) {

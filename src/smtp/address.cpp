@@ -9,6 +9,8 @@
 
 #include <string>
 
+#include "core/ascii.hpp"
+
 namespace submitd::smtp {
 namespace {
 
@@ -48,15 +50,7 @@ bool is_dcontent(char c) {
     return (c >= 33 && c <= 90) || (c >= 94 && c <= 126);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const char x = (a[i] >= 'a' && a[i] <= 'z') ? static_cast<char>(a[i] - 32) : a[i];
-        const char y = (b[i] >= 'a' && b[i] <= 'z') ? static_cast<char>(b[i] - 32) : b[i];
-        if (x != y) return false;
-    }
-    return true;
-}
+using core::iequals;
 
 // Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig
 bool is_ldh_str(std::string_view s) {

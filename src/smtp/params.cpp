@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <limits>
 
+#include "core/ascii.hpp"
+
 namespace submitd::smtp {
 namespace {
 
@@ -37,9 +39,6 @@ bool is_alnum(char c) {
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
-char to_upper(char c) {
-    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -47,13 +46,7 @@ int hex_value(char c) {
     return -1;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (to_upper(a[i]) != to_upper(b[i])) return false;
-    }
-    return true;
-}
+using core::iequals;
 
 /// Printable US-ASCII, space included: what RFC 3461 allows in a decoded
 /// ENVID or ORCPT, and RFC 4954 in a decoded AUTH=.
@@ -296,7 +289,7 @@ std::optional<param> split_param(std::string_view token) {
     p.keyword.reserve(keyword.size());
     for (const char c : keyword) {
         if (!is_alnum(c) && c != '-') return std::nullopt;
-        p.keyword.push_back(to_upper(c));
+        p.keyword.push_back(core::ascii_upper(c));
     }
     if (eq != token.npos) {
         p.has_value = true;
