@@ -1,18 +1,16 @@
 // The relay connection; see relay_connection.hpp.
 #include "submission/relay_connection.hpp"
 
-#include <openssl/ssl.h>
-
 #include <fmt/format.h>
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/ssl/host_name_verification.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include "core/log.hpp"
+#include "net/client_tls.hpp"
+#include "net/deadline.hpp"
 #include "smtp/data_codec.hpp"
 
 namespace submitd::submission {
@@ -21,38 +19,7 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-/// Calls `on_expiry` once `d` passes, unless destroyed first. The timer's
-/// handler may already be queued when the deadline goes away, so it checks a
-/// shared flag instead of touching the deadline.
-class deadline {
-public:
-    template <class F>
-    deadline(const asio::any_io_executor& ex, config::milliseconds d, F on_expiry)
-        : timer_(ex), state_(std::make_shared<state>()) {
-        timer_.expires_after(d);
-        timer_.async_wait([s = state_, on_expiry](std::error_code ec) {
-            if (!ec && s->active) {
-                s->expired = true;
-                on_expiry();
-            }
-        });
-    }
-    deadline(const deadline&) = delete;
-    deadline& operator=(const deadline&) = delete;
-    ~deadline() {
-        state_->active = false;
-        timer_.cancel();
-    }
-    bool expired() const { return state_->expired; }
-
-private:
-    struct state {
-        bool active = true;
-        bool expired = false;
-    };
-    asio::steady_timer timer_;
-    std::shared_ptr<state> state_;
-};
+using net::deadline;
 
 }  // namespace
 
@@ -65,24 +32,11 @@ std::shared_ptr<const relay_context> make_relay_context(const config::settings& 
             ctx->tls.push_back(nullptr);
             continue;
         }
-        auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-        SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
-        if (r.verify) {
-            tls->set_verify_mode(asio::ssl::verify_peer);
-            std::error_code ec;
-            if (!r.ca_file.empty()) {
-                tls->load_verify_file(r.ca_file, ec);
-            } else {
-                tls->set_default_verify_paths(ec);
-            }
-            if (ec) {
-                throw std::runtime_error(fmt::format("relay {}: cannot load CA file {}: {}",
-                                                     r.address, r.ca_file, ec.message()));
-            }
-        } else {
-            tls->set_verify_mode(asio::ssl::verify_none);
+        try {
+            ctx->tls.push_back(net::make_client_tls(r.verify, r.ca_file));
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error(fmt::format("relay {}: {}", r.address, e.what()));
         }
-        ctx->tls.push_back(std::move(tls));
     }
     return ctx;
 }
@@ -252,9 +206,7 @@ asio::awaitable<bool> relay_connection::connect_one(std::size_t i) {
 asio::awaitable<bool> relay_connection::start_tls(std::size_t i) {
     const auto& r = ctx_->relays[i];
     tls_.emplace(*tcp_, *ctx_->tls.at(i));
-    std::string name = r.server_name.empty() ? r.host : r.server_name;
-    SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
-    if (r.verify) tls_->set_verify_callback(asio::ssl::host_name_verification(name));
+    net::prepare_client_tls(*tls_, r.server_name.empty() ? r.host : r.server_name, r.verify);
     deadline d(ex_, ctx_->client.connect_timeout, [this] { cancel_io(); });
     auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (ec) {
