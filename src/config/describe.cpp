@@ -94,6 +94,22 @@ std::string describe(const settings& s) {
     fmt::format_to(out, "spool_memory = {}\nspool_dir = {}\nreceived_header = {}\n",
                    sb.spool_memory, str(sb.spool_dir), sb.received_header);
     fmt::format_to(out, "received_privacy = {}\n", sb.received_privacy);
+    fmt::format_to(out, "\n[burl]\nconnect_timeout = {}\ncommand_timeout = {}\n",
+                   secs(s.burl.connect_timeout), secs(s.burl.command_timeout));
+    for (const auto& b : s.burl.servers) {
+        fmt::format_to(out, "\n[[burl.server]]\nhost = {}\nport = {}\ntls = \"{}\"\n", str(b.host),
+                       b.port, tls_names[static_cast<int>(b.tls)]);
+        fmt::format_to(out, "verify = {}\nca_file = {}\nserver_name = {}\n", b.verify,
+                       str(b.ca_file), str(b.server_name));
+        fmt::format_to(out, "modes = [{}{}{}]\n", b.urlauth ? "\"urlauth\"" : "",
+                       b.urlauth && b.trusted ? ", " : "", b.trusted ? "\"trusted\"" : "");
+        // Passwords are secrets: shown only as set or not.
+        fmt::format_to(out, "urlauth_user = {}\nurlauth_password = {}\n", str(b.urlauth_user),
+                       b.urlauth_password.empty() ? "\"\"" : "\"********\"");
+        fmt::format_to(out, "master_user = {}\nmaster_password = {}\nmaster_separator = {}\n",
+                       str(b.master_user), b.master_password.empty() ? "\"\"" : "\"********\"",
+                       str(b.master_separator));
+    }
     return o;
 }
 

@@ -380,6 +380,82 @@ void load_relay_client(const reader& r, const toml::table& root, relay_client_se
     r.get_duration(*t, "relay_client", "capability_refresh", s.capability_refresh, 1, 86400);
 }
 
+relay_tls_mode get_tls_mode(const reader& r, const toml::table& t, std::string_view key) {
+    std::string tls = "none";
+    r.get(t, key, "tls", tls);
+    if (tls == "none") return relay_tls_mode::none;
+    if (tls == "starttls") return relay_tls_mode::starttls;
+    if (tls == "implicit") return relay_tls_mode::implicit;
+    r.fail(*t.get("tls"), r.join(key, "tls"), "expected \"none\", \"starttls\" or \"implicit\"");
+}
+
+void load_burl_server(const reader& r, const toml::table& t, burl_server_settings& b) {
+    constexpr std::string_view p = "burl.server";
+    r.check_keys(
+        t, p,
+        {"host", "port", "tls", "verify", "ca_file", "server_name", "modes", "urlauth_user",
+         "urlauth_password", "master_user", "master_password", "master_separator"});
+    r.get(t, p, "host", b.host);
+    if (b.host.empty() || b.host.find_first_of(" /@[]%") != std::string::npos) {
+        r.fail(t, "burl.server.host", "expected a host name or an IP address (IPv6 unbracketed)");
+    }
+    for (auto& c : b.host)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    b.tls = get_tls_mode(r, t, p);
+    b.port = b.tls == relay_tls_mode::implicit ? 993 : 143;
+    r.get_int(t, p, "port", b.port, 1, 65535);
+    r.get(t, p, "verify", b.verify);
+    r.get_path(t, p, "ca_file", b.ca_file);
+    r.get(t, p, "server_name", b.server_name);
+    const toml::node* modes = t.get("modes");
+    if (modes == nullptr) r.fail(t, "burl.server.modes", "missing (\"urlauth\", \"trusted\")");
+    if (!modes->is_array() || modes->as_array()->empty()) {
+        r.fail(*modes, "burl.server.modes", "expected a list of \"urlauth\" and \"trusted\"");
+    }
+    for (const toml::node& m : *modes->as_array()) {
+        if (m.value<std::string>() == "urlauth") {
+            b.urlauth = true;
+        } else if (m.value<std::string>() == "trusted") {
+            b.trusted = true;
+        } else {
+            r.fail(m, "burl.server.modes", "expected \"urlauth\" or \"trusted\"");
+        }
+    }
+    r.get(t, p, "urlauth_user", b.urlauth_user);
+    r.get(t, p, "urlauth_password", b.urlauth_password);
+    r.get(t, p, "master_user", b.master_user);
+    r.get(t, p, "master_password", b.master_password);
+    r.get(t, p, "master_separator", b.master_separator);
+    if (b.urlauth && (b.urlauth_user.empty() || b.urlauth_password.empty())) {
+        r.fail(t, "burl.server.urlauth_user",
+               "mode urlauth needs urlauth_user and urlauth_password");
+    }
+    if (b.trusted && (b.master_user.empty() || b.master_password.empty())) {
+        r.fail(t, "burl.server.master_user", "mode trusted needs master_user and master_password");
+    }
+}
+
+void load_burl(const reader& r, const toml::table& root, burl_settings& s) {
+    const toml::table* t = r.sub_table(root, "burl");
+    if (t == nullptr) return;
+    r.check_keys(*t, "burl", {"connect_timeout", "command_timeout", "server"});
+    r.get_duration(*t, "burl", "connect_timeout", s.connect_timeout, 0.05, 600);
+    r.get_duration(*t, "burl", "command_timeout", s.command_timeout, 0.05, 3600);
+    const toml::node* n = t->get("server");
+    if (n == nullptr) return;
+    if (!n->is_array_of_tables()) r.fail(*n, "burl.server", "expected [[burl.server]] tables");
+    for (const toml::node& item : *n->as_array()) {
+        burl_server_settings b;
+        load_burl_server(r, *item.as_table(), b);
+        for (const auto& other : s.servers) {
+            if (other.host == b.host && other.port == b.port) {
+                r.fail(item, "burl.server.host", "the same host and port twice");
+            }
+        }
+        s.servers.push_back(std::move(b));
+    }
+}
+
 void load_submission(const reader& r, const toml::table& root, submission_settings& s) {
     const toml::table* t = r.sub_table(root, "submission");
     if (t == nullptr) return;
@@ -409,6 +485,21 @@ void load_submission(const reader& r, const toml::table& root, submission_settin
 
 }  // namespace
 
+std::vector<std::string> burl_capability(const burl_settings& b) {
+    std::vector<std::string> out;
+    if (std::any_of(b.servers.begin(), b.servers.end(), [](const auto& s) { return s.urlauth; })) {
+        out.emplace_back("imap");
+    }
+    for (const auto& s : b.servers) {
+        if (!s.trusted) continue;
+        bool v6 = s.host.find(':') != std::string::npos;
+        std::string host = v6 ? fmt::format("[{}]", s.host) : s.host;
+        out.push_back(s.port == 143 ? fmt::format("imap://{}", host)
+                                    : fmt::format("imap://{}:{}", host, s.port));
+    }
+    return out;
+}
+
 settings_ptr load_settings(const std::string& path) {
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) {
@@ -424,7 +515,7 @@ settings_ptr load_settings(const std::string& path) {
     reader r(path, fs::absolute(path).parent_path());
     r.check_keys(root, "",
                  {"server", "listener", "tls", "auth", "passdb", "limits", "relay", "relay_client",
-                  "submission"});
+                  "submission", "burl"});
     auto s = std::make_shared<settings>();
     s->source_path = fs::absolute(path).string();
     load_server(r, root, s->server);
@@ -437,6 +528,7 @@ settings_ptr load_settings(const std::string& path) {
     load_relay_client(r, root, s->relay_client);
     if (s->relay_client.helo_name.empty()) s->relay_client.helo_name = s->server.hostname;
     load_submission(r, root, s->submission);
+    load_burl(r, root, s->burl);
     return s;
 }
 

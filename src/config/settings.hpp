@@ -101,6 +101,36 @@ struct relay_client_settings {
     milliseconds capability_refresh{300000};
 };
 
+/// An IMAP server that BURL may fetch from (RFC 4468 section 4). A URL must
+/// name exactly this host and port; submitd connects nowhere else.
+struct burl_server_settings {
+    std::string host;  ///< as URLs name it, lower-cased
+    std::uint16_t port = 143;
+    relay_tls_mode tls = relay_tls_mode::none;
+    bool verify = true;
+    std::string ca_file;
+    std::string server_name;
+    /// URLAUTH (RFC 4467): log in as urlauth_user and URLFETCH submit+<user> URLs.
+    bool urlauth = false;
+    std::string urlauth_user;
+    std::string urlauth_password;
+    /// Trusted: log in as the SMTP user through the master user and fetch
+    /// the user's own messages with UID FETCH.
+    bool trusted = false;
+    std::string master_user;
+    std::string master_password;
+    /// Empty: the master user logs in with SASL PLAIN's authorization
+    /// identity; otherwise as "<user><separator><master_user>" (Dovecot's
+    /// auth_master_user_separator).
+    std::string master_separator;
+};
+
+struct burl_settings {
+    milliseconds connect_timeout{10000};        ///< connect, TLS and login
+    milliseconds command_timeout{60000};        ///< each IMAP response, the fetched data included
+    std::vector<burl_server_settings> servers;  ///< none: BURL is not offered
+};
+
 enum class bare_lf_mode { normalize, reject };
 enum class bare_cr_mode { reject, normalize };
 
@@ -127,9 +157,14 @@ struct settings {
     std::vector<relay_settings> relays;  ///< tried in order; none: mail is refused (451 4.3.0)
     relay_client_settings relay_client;
     submission_settings submission;
+    burl_settings burl;
 };
 
 using settings_ptr = std::shared_ptr<const settings>;
+
+/// BURL's EHLO parameters for `b` (RFC 4468 section 3): "imap" when a server
+/// takes URLAUTH URLs, then "imap://host[:port]" for each trusted server.
+std::vector<std::string> burl_capability(const burl_settings& b);
 
 /// A configuration that cannot be used; what() names the file, line and key.
 class config_error : public std::runtime_error {

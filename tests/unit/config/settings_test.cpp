@@ -114,6 +114,73 @@ TEST_F(settings_test, errors_name_line_and_key) {
     }
 }
 
+TEST_F(settings_test, burl_servers_and_their_capability) {
+    auto s =
+        load_settings(write(std::string(minimal) +
+                            "[burl]\ncommand_timeout = 5\n"
+                            "[[burl.server]]\nhost = \"IMAP.Example.ORG\"\ntls = \"implicit\"\n"
+                            "modes = [\"urlauth\"]\nurlauth_user = \"submit\"\n"
+                            "urlauth_password = \"s3cret\"\n"
+                            "[[burl.server]]\nhost = \"127.0.0.1\"\nport = 1143\n"
+                            "modes = [\"trusted\", \"urlauth\"]\nmaster_user = \"m\"\n"
+                            "master_password = \"mpw\"\nmaster_separator = \"*\"\n"
+                            "urlauth_user = \"submit\"\nurlauth_password = \"pw\"\n"));
+    ASSERT_EQ(s->burl.servers.size(), 2u);
+    const auto& a = s->burl.servers[0];
+    EXPECT_EQ(a.host, "imap.example.org");
+    EXPECT_EQ(a.port, 993);  // the default with implicit TLS
+    EXPECT_TRUE(a.urlauth);
+    EXPECT_FALSE(a.trusted);
+    const auto& b = s->burl.servers[1];
+    EXPECT_EQ(b.port, 1143);
+    EXPECT_TRUE(b.urlauth && b.trusted);
+    EXPECT_EQ(b.master_separator, "*");
+    EXPECT_EQ(s->burl.command_timeout, milliseconds(5000));
+    EXPECT_EQ(burl_capability(s->burl),
+              (std::vector<std::string>{"imap", "imap://127.0.0.1:1143"}));
+    std::string d = describe(*s);
+    EXPECT_NE(d.find("modes = [\"urlauth\", \"trusted\"]"), std::string::npos) << d;
+    EXPECT_EQ(d.find("s3cret"), std::string::npos) << "a password in the description";
+    EXPECT_EQ(d.find("mpw"), std::string::npos) << "a password in the description";
+    // No server: no BURL.
+    EXPECT_TRUE(burl_capability(load_settings(write(minimal))->burl).empty());
+}
+
+TEST_F(settings_test, burl_errors) {
+    const std::string server = std::string(minimal) + "[[burl.server]]\nhost = \"imap.test\"\n";
+    struct row {
+        std::string text;
+        std::string expected;
+    };
+    const std::vector<row> rows = {
+        {server, "burl.server.modes: missing"},
+        {server + "modes = []\n", "burl.server.modes: expected a list"},
+        {server + "modes = [\"magic\"]\n",
+         "burl.server.modes: expected \"urlauth\" or \"trusted\""},
+        {server + "modes = [\"urlauth\"]\n",
+         "mode urlauth needs urlauth_user and urlauth_password"},
+        {server + "modes = [\"trusted\"]\nmaster_user = \"m\"\n",
+         "mode trusted needs master_user and master_password"},
+        {server + "modes = [\"urlauth\"]\nurlauth_user = \"u\"\nurlauth_password = \"p\"\n"
+                  "tls = \"always\"\n",
+         "burl.server.tls: expected \"none\", \"starttls\" or \"implicit\""},
+        {server +
+             "modes = [\"urlauth\"]\nurlauth_user = \"u\"\nurlauth_password = \"p\"\nport = 0\n",
+         "burl.server.port: must be between 1 and 65535"},
+        {server + "modes = [\"urlauth\"]\nurlauth_user = \"u\"\nurlauth_password = \"p\"\n"
+                  "[[burl.server]]\nhost = \"IMAP.test\"\nmodes = [\"urlauth\"]\n"
+                  "urlauth_user = \"u\"\nurlauth_password = \"p\"\n",
+         "burl.server.host: the same host and port twice"},
+        {std::string(minimal) + "[[burl.server]]\nhost = \"[::1]\"\n", "burl.server.host:"},
+        {std::string(minimal) + "[burl]\nbogus = 1\n", "burl.bogus: unknown key"},
+    };
+    for (const auto& r : rows) {
+        std::string e = error_of(r.text);
+        EXPECT_NE(e.find(r.expected), std::string::npos)
+            << "got: " << e << "\nwant: " << r.expected;
+    }
+}
+
 TEST_F(settings_test, missing_file) {
     EXPECT_THROW(load_settings((dir_ / "nope.toml").string()), config_error);
 }
