@@ -18,6 +18,7 @@ std::vector<std::string> login_machine::capabilities() const {
     relay::announce(settings_.relay_caps ? settings_.relay_caps->get() : std::nullopt,
                     settings_.max_message_size, caps);
     caps.offer_starttls = settings_.starttls_offered && !tls_active_;
+    caps.burl = settings_.burl;
     for (const auto& m : settings_.mechanisms) {
         if (auth_usable(m)) caps.auth_mechanisms.push_back(m);
     }

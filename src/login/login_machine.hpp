@@ -40,6 +40,7 @@ struct login_settings {
     std::uint64_t max_message_size = 40ull << 20;
     /// The relays' capabilities for 8BITMIME, DSN, SMTPUTF8 and SIZE; may be null.
     std::shared_ptr<relay::caps_cache> relay_caps;
+    std::vector<std::string> burl;  ///< BURL's EHLO parameters; empty: not offered
 };
 
 struct client_facts {

@@ -22,6 +22,8 @@ runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* au
     if (!loaded.db) throw std::runtime_error("passdb: " + loaded.error);
     rt->passdb = std::make_shared<auth::passwd_file_passdb>(settings->passdb.path);
     if (!settings->relays.empty()) rt->relays = submission::make_relay_context(*settings);
+    std::shared_ptr<const submission::burl_context> burl;
+    if (!settings->burl.servers.empty()) burl = submission::make_burl_context(*settings);
 
     for (const auto& l : settings->listeners) {
         auto login = std::make_shared<login::login_context>();
@@ -37,6 +39,7 @@ runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* au
         ls.max_failures = settings->auth.max_failures;
         ls.max_message_size = settings->limits.max_message_size;
         ls.relay_caps = relay_caps;
+        ls.burl = config::burl_capability(settings->burl);
         login->limits = settings->limits;
         login->tls = rt->tls;
         login->authenticator = authenticator;
@@ -50,6 +53,7 @@ runtime_ptr build_runtime(config::settings_ptr settings, auth::authenticator* au
         sub->submission = settings->submission;
         sub->relays = rt->relays;
         sub->caps = relay_caps;
+        sub->burl = burl;
         rt->listeners.push_back({l, std::move(login), std::move(sub)});
     }
     return rt;

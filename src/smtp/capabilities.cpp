@@ -12,6 +12,12 @@ std::vector<std::string> ehlo_lines(const capability_state& state) {
     lines.push_back(fmt::format("SIZE {}", state.max_message_size));
     lines.emplace_back("ENHANCEDSTATUSCODES");
     if (state.chunking) lines.emplace_back("CHUNKING");
+    if (!state.burl.empty()) {
+        std::string burl = "BURL";
+        for (const auto& p : state.burl)
+            burl += " " + p;
+        lines.push_back(std::move(burl));
+    }
     // VRFY after AUTH: answered by the relay when it has VRFY, else 252.
     lines.emplace_back("VRFY");
     if (state.binarymime) lines.emplace_back("BINARYMIME");

@@ -20,6 +20,9 @@ struct capability_state {
     bool dsn = false;
     bool smtputf8 = false;
     std::vector<std::string> auth_mechanisms;  ///< those usable on this connection
+    /// BURL's parameters (RFC 4468 section 3): "imap" for URLAUTH URLs and
+    /// "imap://host[:port]" per trusted server; empty: no BURL.
+    std::vector<std::string> burl;
 };
 
 /// The lines of the 250 EHLO reply, the host name first.

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/ascii.hpp"
 #include "core/log.hpp"
 #include "submission/submission_machine.hpp"
 
@@ -26,12 +27,7 @@ namespace submitd::submission {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::toupper(static_cast<unsigned char>(x)) ==
-                      std::toupper(static_cast<unsigned char>(y));
-           });
-}
+using core::iequals;
 
 }  // namespace
 
@@ -59,22 +55,27 @@ void submission_machine::cmd_bdat(std::string_view args) {
     in_bdat_ = true;
     if (!rest.empty() && !bdat_last_) {
         bdat_error_ = smtp_error{501, "5.5.4", "Syntax: BDAT size [LAST]"};
-    } else if (!mail_ok_) {
-        bdat_error_ = smtp_error{503, "5.5.1", "MAIL first"};
-    } else if (tx_.recipients.empty()) {
-        bdat_error_ = smtp_error{503, "5.5.1", "No valid recipients"};
-    } else if (bdat_failed_) {
-        bdat_error_ = smtp_error{503, "5.5.1", "An earlier chunk was refused: RSET first"};
+    } else {
+        bdat_error_ = chunk_refusal();
     }
-    if (!bdat_error_) {
-        if (!bdat_used_) {
-            spool_.clear();
-            oversize_ = false;
-            spool_failed_ = false;
-        }
-        bdat_used_ = true;
-        bad_commands_ = 0;
+    if (!bdat_error_) begin_chunk();
+}
+
+std::optional<smtp_error> submission_machine::chunk_refusal() const {
+    if (!mail_ok_) return smtp_error{503, "5.5.1", "MAIL first"};
+    if (tx_.recipients.empty()) return smtp_error{503, "5.5.1", "No valid recipients"};
+    if (bdat_failed_) return smtp_error{503, "5.5.1", "An earlier chunk was refused: RSET first"};
+    return std::nullopt;
+}
+
+void submission_machine::begin_chunk() {
+    if (!bdat_used_) {
+        spool_.clear();
+        oversize_ = false;
+        spool_failed_ = false;
     }
+    bdat_used_ = true;
+    bad_commands_ = 0;
 }
 
 action submission_machine::take_chunk(std::string_view in, std::size_t& consumed) {
@@ -105,6 +106,10 @@ action submission_machine::finish_chunk() {
         error(e.code, e.enhanced, e.text, "bad-bdat");
         return closed_ ? action::close : action::need_input;
     }
+    return finish_part();
+}
+
+action submission_machine::finish_part() {
     if (spool_failed_ || oversize_) {
         // RFC 3030 section 2: later chunks of this transaction are refused
         // until RSET; the relay keeps our MAIL and RCPTs until then.

@@ -39,6 +39,10 @@ submission_settings make_settings(const submission_context& ctx, const ipc::hand
                     : smtp::bare_cr_policy::normalize;
     s.relay_configured = ctx.relays && !ctx.relays->relays.empty();
     if (relay_caps) s.relay = *relay_caps;
+    if (ctx.burl) {
+        s.burl_servers = burl_servers(ctx.burl->settings);
+        s.capabilities.burl = config::burl_capability(ctx.burl->settings);
+    }
     return s;
 }
 
@@ -96,6 +100,8 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     submission_machine machine(settings, std::move(handoff), message_spool);
     const ipc::handoff& session = machine.session();
     auto link = make_link(*ctx, s.socket().get_executor(), session);
+    std::optional<imap_fetcher> fetcher;
+    if (ctx->burl) fetcher.emplace(s.socket().get_executor(), ctx->burl, session);
     submission_result result;
     clock::time_point command_start{};
     const net::read_deadlines deadlines{limits.idle_timeout, limits.command_timeout};
@@ -129,6 +135,16 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             } else {
                 next = machine.on_relay_failed(link ? link->failure() : relay_failure::unreachable);
             }
+            continue;
+        }
+        if (next == action::fetch_url) {
+            if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
+                result.reason = "write-failed";
+                break;
+            }
+            burl_result fetched;
+            if (fetcher) fetched = co_await fetcher->fetch(machine.burl_fetch());
+            next = machine.on_burl_fetched(std::move(fetched));
             continue;
         }
         if (next == action::relay_message) {
@@ -190,6 +206,7 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     // A transaction the client did not finish never reaches the relay's end
     // of data: closing the relay connection aborts it there.
     if (link) co_await link->close();
+    if (fetcher) co_await fetcher->close();
     result.commands = machine.commands();
     co_return result;
 }

@@ -13,6 +13,7 @@
 #include "ipc/handoff.hpp"
 #include "net/stream.hpp"
 #include "relay/caps_cache.hpp"
+#include "submission/imap_fetcher.hpp"
 #include "submission/relay_connection.hpp"
 
 namespace submitd::submission {
@@ -26,6 +27,7 @@ struct submission_context {
     config::submission_settings submission;
     std::shared_ptr<const relay_context> relays;  ///< null when no relay is configured
     std::shared_ptr<relay::caps_cache> caps;
+    std::shared_ptr<const burl_context> burl;  ///< null when no BURL server is configured
 };
 
 struct submission_result {

@@ -57,6 +57,7 @@ action submission_machine::process(std::string_view in, std::size_t& consumed) {
             std::string line = std::move(*deferred_);
             deferred_.reset();
             dispatch(line);
+            if (burl_) return action::fetch_url;
             continue;
         }
         if (consumed == in.size()) break;
@@ -73,6 +74,7 @@ action submission_machine::process(std::string_view in, std::size_t& consumed) {
             case smtp::line_status::complete:
                 partial_ = false;
                 if (!dispatch(reader_.line())) return action::relay_commands;
+                if (burl_) return action::fetch_url;
                 continue;
         }
         break;
@@ -130,6 +132,8 @@ bool submission_machine::dispatch(std::string_view line) {
         }
     } else if (verb == "BDAT") {
         cmd_bdat(args);
+    } else if (verb == "BURL" && !settings_.burl_servers.empty()) {
+        cmd_burl(args);
     } else if (verb == "BURL" || verb == "EXPN" || verb == "ETRN") {
         error(502, "5.5.1", "Command not implemented", "not-implemented");
     } else {
@@ -188,6 +192,7 @@ void submission_machine::reset_transaction() {
     spool_failed_ = false;
     bdat_used_ = false;
     bdat_failed_ = false;
+    burl_.reset();
     spool_.clear();
 }
 

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/url.hpp"
 #include "ipc/handoff.hpp"
 #include "relay/reply.hpp"
 #include "smtp/address.hpp"
@@ -34,6 +35,14 @@
 #include "submission/spool.hpp"
 
 namespace submitd::submission {
+
+/// An IMAP server BURL may fetch from, as the machine checks URLs against it.
+struct burl_server {
+    std::string host;  ///< lower-cased
+    std::uint16_t port = 143;
+    bool urlauth = false;  ///< fetches URLs with URLAUTH through URLFETCH
+    bool trusted = false;  ///< fetches the login's own messages as the login
+};
 
 struct submission_settings {
     smtp::capability_state capabilities;  ///< as announced to this connection
@@ -45,13 +54,15 @@ struct submission_settings {
     smtp::bare_lf_policy bare_lf = smtp::bare_lf_policy::normalize;
     smtp::bare_cr_policy bare_cr = smtp::bare_cr_policy::reject;
     bool relay_configured = true;
-    relay::capabilities relay;  ///< the relay's, as last learnt
+    relay::capabilities relay;              ///< the relay's, as last learnt
+    std::vector<burl_server> burl_servers;  ///< none: BURL is refused (502)
 };
 
 enum class action {
     need_input,      ///< flush output() and read more client bytes
     relay_commands,  ///< send relay_out() to the relay; pass its replies to on_relay_replies()
     relay_message,   ///< send the spooled message; pass the outcome to on_relay_final()
+    fetch_url,       ///< flush output(), fetch burl_fetch(); pass the outcome to on_burl_fetched()
     close,           ///< flush output() and close
 };
 
@@ -85,6 +96,28 @@ struct smtp_error {
     std::string text;
 };
 
+/// A BURL URL to fetch (RFC 4468), checked against the configuration and
+/// the login before the driver connects anywhere.
+struct burl_request {
+    std::size_t server = 0;  ///< index into submission_settings::burl_servers
+    bool urlauth = true;     ///< URLFETCH as the URLAUTH account; false: UID FETCH as the login
+    imap::imap_url url;
+    std::string mailbox;         ///< the URL's mailbox as IMAP names it (modified UTF-7)
+    std::uint64_t max_size = 0;  ///< octets the message can still take
+};
+
+enum class burl_status {
+    ok,           ///< octets fetched
+    nil,          ///< the server will not resolve the URL (revoked, expired, wrong key, gone)
+    too_big,      ///< more than max_size octets
+    unavailable,  ///< the server could not be reached, timed out or failed
+};
+
+struct burl_result {
+    burl_status status = burl_status::unavailable;
+    std::string octets;
+};
+
 class submission_machine {
 public:
     submission_machine(const submission_settings& settings, ipc::handoff handoff,
@@ -94,6 +127,7 @@ public:
     action on_relay_replies(std::vector<relay::reply> replies);
     action on_relay_failed(relay_failure failure);
     action on_relay_final(const relay_outcome& outcome);
+    action on_burl_fetched(burl_result result);
     void on_timeout();
     void on_shutdown();
 
@@ -102,6 +136,8 @@ public:
     const std::vector<std::string>& relay_out() const { return relay_out_; }
     /// The transaction being sent, valid with action::relay_message.
     const transaction& current() const { return tx_; }
+    /// The URL to fetch, valid with action::fetch_url.
+    const burl_request& burl_fetch() const { return *burl_; }
     bool in_command() const { return partial_ || in_body(); }
     /// Reading a message body (DATA or a BDAT chunk).
     bool in_body() const { return in_data_ || in_bdat_; }
@@ -126,8 +162,18 @@ private:
     void cmd_rcpt(std::string_view args);
     void cmd_data(std::string_view args);
     void cmd_bdat(std::string_view args);
+    void cmd_burl(std::string_view args);
+    /// @return the request for `url`, or false after replying why not.
+    bool check_burl_url(std::string_view text, burl_request& req);
     action take_chunk(std::string_view in, std::size_t& consumed);
     action finish_chunk();
+    /// Ends a BDAT chunk or BURL part that was taken (bdat_size_ octets,
+    /// bdat_last_): replies 250, 552 or 451, or asks for the relay.
+    action finish_part();
+    /// Why a BDAT or BURL cannot be taken now (sequence), if it cannot.
+    std::optional<smtp_error> chunk_refusal() const;
+    /// The first chunk or part of a message starts an empty spool.
+    void begin_chunk();
     void cmd_rset();
     void cmd_vrfy(std::string_view args);
     void cmd_ehlo(std::string_view args, bool esmtp);
@@ -168,6 +214,8 @@ private:
     bool bdat_failed_ = false;              ///< a chunk was refused: later ones get 503 until RSET
     std::optional<smtp_error> bdat_error_;  ///< the reply for a chunk read only to be dropped
     std::string chunk_;
+    std::optional<burl_request> burl_;  ///< a BURL waiting for its fetch
+    bool burl_last_ = false;
     unsigned tx_counter_ = 0;
     unsigned commands_ = 0;
     unsigned bad_commands_ = 0;

@@ -10,6 +10,7 @@
 // 5 and 6).
 #include "submission/submission_machine.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -140,6 +141,8 @@ struct harness {
     std::vector<std::string> traffic;               ///< relay lines and "<message>..." entries
     std::vector<std::string> bodies;                ///< spool content of each message sent
     std::vector<transaction> sent;                  ///< current() of each message sent
+    std::vector<burl_request> fetches;              ///< each fetch_url request
+    std::deque<burl_result> fetch_results;          ///< outcomes of the next fetches
     std::string pending;                            ///< client bytes not consumed yet
     std::string client;                             ///< client output not taken yet
     action last = action::need_input;
@@ -237,6 +240,19 @@ struct harness {
                         finals.pop_front();
                     }
                     next = m.on_relay_final(o);
+                    break;
+                }
+                case action::fetch_url: {
+                    collect();
+                    fetches.push_back(m.burl_fetch());
+                    burl_result r;
+                    if (fetch_results.empty()) {
+                        ADD_FAILURE() << "unscripted fetch: " << m.burl_fetch().url.text;
+                    } else {
+                        r = std::move(fetch_results.front());
+                        fetch_results.pop_front();
+                    }
+                    next = m.on_burl_fetched(std::move(r));
                     break;
                 }
                 case action::close:
@@ -1339,6 +1355,202 @@ TEST(submission_machine, commands_are_counted) {
     harness h;
     h.feed("NOOP\r\nFOO\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nx\r\n.\r\n");
     EXPECT_EQ(h.m.commands(), 5u);
+}
+
+// ---------------------------------------------------------------------------
+// BURL (RFC 4468)
+
+const std::string k_token(42, 'a');
+
+std::string urlauth_url(std::string_view access = "submit+alice",
+                        std::string_view host = "127.0.0.1:1143") {
+    return fmt::format("imap://alice@{}/INBOX;UIDVALIDITY=17/;UID=3;urlauth={}:internal:{}", host,
+                       access, k_token);
+}
+
+submission_settings burl_settings(bool urlauth = true, bool trusted = false) {
+    auto s = base_settings();
+    s.burl_servers.push_back({"127.0.0.1", 1143, urlauth, trusted});
+    return s;
+}
+
+burl_result fetched(burl_status status, std::string octets = "") {
+    return burl_result{status, std::move(octets)};
+}
+
+constexpr std::string_view k_tx = "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n";
+constexpr std::string_view k_tx_ok = "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n";
+
+TEST(submission_machine, burl_not_offered_without_servers) {
+    harness h;
+    h.feed(std::string(k_tx) + "BURL " + urlauth_url() + " LAST\r\n");
+    EXPECT_EQ(h.out(), std::string(k_tx_ok) + "502 5.5.1 Command not implemented\r\n");
+    EXPECT_TRUE(h.fetches.empty());
+}
+
+TEST(submission_machine, burl_urlauth_last_sends_the_fetched_message) {
+    harness h(burl_settings());
+    std::string message = "Subject: hi\r\n\r\n.\r\nbody\r\n";
+    h.fetch_results.push_back(fetched(burl_status::ok, message));
+    // Pipelined: the NOOP after BURL is answered after BURL's reply.
+    h.feed(std::string(k_tx) + "BURL " + urlauth_url() + " LAST\r\nNOOP\r\n");
+    EXPECT_EQ(h.out(), std::string(k_tx_ok) + "250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 OK\r\n");
+    ASSERT_EQ(h.fetches.size(), 1u);
+    EXPECT_TRUE(h.fetches[0].urlauth);
+    EXPECT_EQ(h.fetches[0].url.text, urlauth_url());
+    EXPECT_EQ(h.fetches[0].max_size, 1000u);
+    ASSERT_EQ(h.bodies.size(), 1u);
+    EXPECT_EQ(h.bodies[0], message);
+}
+
+TEST(submission_machine, burl_mixes_with_bdat) {
+    harness h(burl_settings());
+    std::string header = "X-Extra: 1\r\n";
+    h.fetch_results.push_back(fetched(burl_status::ok, "Subject: a\r\n"));
+    h.fetch_results.push_back(fetched(burl_status::ok, "\r\nbody\r\n"));
+    h.feed(std::string(k_tx) + "BDAT " + std::to_string(header.size()) + "\r\n" + header + "BURL " +
+           urlauth_url() + "\r\nBURL " + urlauth_url() + " LAST\r\n");
+    EXPECT_EQ(h.out(), std::string(k_tx_ok) + "250 2.0.0 12 octets received\r\n" +
+                           "250 2.0.0 12 octets received\r\n250 2.0.0 Ok: queued as Q1\r\n");
+    ASSERT_EQ(h.fetches.size(), 2u);
+    EXPECT_EQ(h.fetches[1].max_size, 1000u - 24u);  // what the spool can still take
+    ASSERT_EQ(h.bodies.size(), 1u);
+    EXPECT_EQ(h.bodies[0], header + "Subject: a\r\n\r\nbody\r\n");
+    // DATA after BURL is refused like DATA after BDAT.
+    h.fetch_results.push_back(fetched(burl_status::ok, "x"));
+    h.feed(std::string(k_tx) + "BURL " + urlauth_url() + "\r\nDATA\r\n");
+    EXPECT_EQ(h.out(),
+              std::string(k_tx_ok) +
+                  "250 2.0.0 1 octets received\r\n503 5.5.1 DATA not allowed after BDAT\r\n");
+}
+
+TEST(submission_machine, burl_refusals_before_any_connection) {
+    struct refusal {
+        std::string name;
+        std::string args;
+        std::string reply;
+    };
+    std::vector<refusal> cases = {
+        {"malformed", "imap://alice@127.0.0.1:1143/INBOX", "501 5.5.4 Invalid IMAP URL"},
+        {"not imap", "http://127.0.0.1:1143/INBOX/;UID=1", "501 5.5.4 Invalid IMAP URL"},
+        {"bad end marker", urlauth_url() + " NOW", "501 5.5.4 Syntax: BURL imap-url [LAST]"},
+        {"no url", "", "501 5.5.4 Syntax: BURL imap-url [LAST]"},
+        {"other host", urlauth_url("submit+alice", "evil.example:1143") + " LAST",
+         "554 5.7.14 No trust relationship with that IMAP server"},
+        {"other port", urlauth_url("submit+alice", "127.0.0.1:143") + " LAST",
+         "554 5.7.14 No trust relationship with that IMAP server"},
+        {"another user's access", urlauth_url("submit+bob") + " LAST",
+         "554 5.7.0 URL is not authorized for this submission user"},
+        {"prefix of the login", urlauth_url("submit+alic") + " LAST",
+         "554 5.7.0 URL is not authorized for this submission user"},
+        {"user+ access", urlauth_url("user+alice") + " LAST",
+         "554 5.7.0 URL is not authorized for this submission user"},
+        {"anonymous access", urlauth_url("anonymous") + " LAST",
+         "554 5.7.0 URL is not authorized for this submission user"},
+        {"no urlauth, server not trusted", "imap://alice@127.0.0.1:1143/INBOX/;UID=3 LAST",
+         "554 5.7.14 No trust relationship with that IMAP server"},
+    };
+    for (const auto& c : cases) {
+        harness h(burl_settings());
+        h.feed(std::string(k_tx) + "BURL " + c.args + "\r\nNOOP\r\n");
+        EXPECT_EQ(h.out(), std::string(k_tx_ok) + c.reply + "\r\n250 2.0.0 OK\r\n") << c.name;
+        EXPECT_TRUE(h.fetches.empty()) << c.name;
+    }
+}
+
+TEST(submission_machine, burl_sequence_errors) {
+    harness h(burl_settings());
+    h.feed("BURL " + urlauth_url() + " LAST\r\n");
+    EXPECT_EQ(h.out(), "503 5.5.1 MAIL first\r\n");
+    h.script.push_back(rr("250 2.1.0 Ok\r\n"));
+    h.script.push_back(rr("550 5.1.1 No such user\r\n"));
+    h.feed(std::string(k_tx) + "BURL " + urlauth_url() + " LAST\r\n");
+    EXPECT_EQ(h.out(),
+              "250 2.1.0 Ok\r\n550 5.1.1 No such user\r\n503 5.5.1 No valid recipients\r\n");
+    EXPECT_TRUE(h.fetches.empty());
+}
+
+TEST(submission_machine, burl_fetch_failures) {
+    struct failure_case {
+        burl_status status;
+        std::string reply;
+    };
+    for (const auto& c : std::vector<failure_case>{
+             {burl_status::nil, "554 5.6.6 IMAP URL resolution failed"},
+             {burl_status::unavailable, "451 4.4.1 IMAP server unavailable, try again later"},
+             {burl_status::too_big, "552 5.3.4 Message size exceeds fixed maximum message size"},
+         }) {
+        harness h(burl_settings());
+        h.fetch_results.push_back(fetched(c.status));
+        h.feed(std::string(k_tx) + "BURL " + urlauth_url() + " LAST\r\n");
+        EXPECT_EQ(h.out(), std::string(k_tx_ok) + c.reply + "\r\n");
+        // The message lacks a part: later chunks are refused until RSET.
+        h.feed("BDAT 1 LAST\r\nx");
+        EXPECT_EQ(h.out(), "503 5.5.1 An earlier chunk was refused: RSET first\r\n");
+        h.feed("RSET\r\n");
+        EXPECT_EQ(h.out(), "250 2.0.0 Reset state\r\n");
+        EXPECT_TRUE(h.bodies.empty());
+    }
+}
+
+TEST(submission_machine, burl_fetched_part_over_the_limit) {
+    auto s = burl_settings();
+    s.max_message_size = 10;
+    harness h(s);
+    h.fetch_results.push_back(fetched(burl_status::ok, "0123456789ab"));
+    h.feed(std::string(k_tx) + "BURL " + urlauth_url() + " LAST\r\n");
+    EXPECT_EQ(h.out(), std::string(k_tx_ok) +
+                           "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
+    EXPECT_TRUE(h.bodies.empty());
+}
+
+TEST(submission_machine, burl_trusted_fetches_only_the_logins_own_mailbox) {
+    harness h(burl_settings(false, true));
+    h.fetch_results.push_back(fetched(burl_status::ok, "m"));
+    h.feed(std::string(k_tx) +
+           "BURL imap://alice@127.0.0.1:1143/Entw%C3%BCrfe;UIDVALIDITY=9/;UID=4/;SECTION=1.2 "
+           "LAST\r\n");
+    EXPECT_EQ(h.out(), std::string(k_tx_ok) + "250 2.0.0 Ok: queued as Q1\r\n");
+    ASSERT_EQ(h.fetches.size(), 1u);
+    EXPECT_FALSE(h.fetches[0].urlauth);
+    EXPECT_EQ(h.fetches[0].mailbox, "Entw&APw-rfe");
+    EXPECT_EQ(h.fetches[0].url.uidvalidity, 9u);
+    EXPECT_EQ(h.fetches[0].url.uid, 4u);
+    EXPECT_EQ(h.fetches[0].url.section, "1.2");
+    // Another user's mailbox, without URLAUTH: refused, nothing fetched.
+    h.feed(std::string(k_tx) + "BURL imap://bob@127.0.0.1:1143/INBOX/;UID=4 LAST\r\n");
+    EXPECT_EQ(h.out(), std::string(k_tx_ok) +
+                           "554 5.7.0 URL without URLAUTH must name your own mailbox\r\n");
+    // A URLAUTH URL for the login on a trusted-only server: its own message, fetched as the login.
+    h.fetch_results.push_back(fetched(burl_status::ok, "n"));
+    h.feed("RSET\r\n" + std::string(k_tx) + "BURL " + urlauth_url() + " LAST\r\n");
+    EXPECT_EQ(h.out(), "250 2.0.0 Reset state\r\n" + std::string(k_tx_ok) +
+                           "250 2.0.0 Ok: queued as Q1\r\n");
+    ASSERT_EQ(h.fetches.size(), 2u);
+    EXPECT_FALSE(h.fetches[1].urlauth);
+    // A section that cannot go into BODY.PEEK[] as it is.
+    h.feed(std::string(k_tx) +
+           "BURL imap://alice@127.0.0.1:1143/INBOX/;UID=4/;SECTION=1%5D LAST\r\n");
+    EXPECT_EQ(h.out(), std::string(k_tx_ok) + "501 5.5.4 Invalid IMAP URL\r\n");
+    EXPECT_EQ(h.fetches.size(), 2u);
+}
+
+TEST(submission_machine, burl_dialog_is_the_same_however_the_input_is_split) {
+    std::string input =
+        std::string(k_tx) + "BDAT 3\r\nabcBURL " + urlauth_url() + " LAST\r\nNOOP\r\nQUIT\r\n";
+    harness whole(burl_settings());
+    whole.fetch_results.push_back(fetched(burl_status::ok, "def"));
+    whole.feed(input);
+    std::string expected = whole.out();
+    ASSERT_EQ(whole.bodies, std::vector<std::string>{"abcdef"});
+    for (std::size_t cut = 1; cut < input.size(); ++cut) {
+        harness h(burl_settings());
+        h.fetch_results.push_back(fetched(burl_status::ok, "def"));
+        h.feed(input.substr(0, cut));
+        h.feed(input.substr(cut));
+        EXPECT_EQ(h.out(), expected) << "cut at " << cut;
+        EXPECT_EQ(h.bodies, whole.bodies) << "cut at " << cut;
+    }
 }
 
 }  // namespace
