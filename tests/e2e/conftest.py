@@ -1023,3 +1023,6 @@ def attempt(conn: SMTPConn, sender: str, rcpts: list[str], content: bytes) -> tu
         return "data", r
     conn.send(dot_stuff(content))
     return "eod", conn.read_reply()
+
+# Private Cyrus and Dovecot IMAP servers (for BURL): the fixtures live there.
+from imap_servers import cyrus_imap, dovecot_imap  # noqa: F401,E402
