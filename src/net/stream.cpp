@@ -1,16 +1,47 @@
 // Client connection with TLS upgrade and a deadline; see stream.hpp.
 #include "net/stream.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
 
 namespace submitd::net {
 
 namespace {
+
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// What an OpenSSL call that failed with `ssl_error` means, as the error
+/// codes asio::ssl::stream gave (is_disconnect() knows them).
+std::error_code tls_error(int ssl_error, int saved_errno) {
+    unsigned long e = ERR_peek_error();
+    if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;  // close_notify
+    if (ssl_error == SSL_ERROR_SYSCALL && e == 0) {
+        // The peer closed (or reset) without close_notify.
+        if (saved_errno != 0) return {saved_errno, std::system_category()};
+        return asio::ssl::error::stream_truncated;
+    }
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ERR_clear_error();
+        return asio::ssl::error::stream_truncated;
+    }
+    std::error_code ec(static_cast<int>(e), asio::error::get_ssl_category());
+    ERR_clear_error();
+    if (!ec) ec = asio::error::fault;
+    return ec;
+}
+
+}  // namespace
+
+void stream::ssl_free::operator()(ssl_st* s) const {
+    SSL_free(s);
 }
 
 stream::stream(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
@@ -59,14 +90,36 @@ void stream::close() {
     socket_.close(ignored);
 }
 
+asio::awaitable<std::error_code> stream::wait_for_tls(int ssl_error) {
+    if (ssl_error == SSL_ERROR_WANT_READ) {
+        auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+        co_return ec;
+    }
+    if (ssl_error == SSL_ERROR_WANT_WRITE) {
+        auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, use_tuple);
+        co_return ec;
+    }
+    co_return tls_error(ssl_error, errno);
+}
+
 asio::awaitable<std::pair<std::error_code, std::size_t>> stream::read_some(
     asio::mutable_buffer buf) {
     std::error_code ec;
     std::size_t n = 0;
-    if (tls_) {
-        std::tie(ec, n) = co_await tls_->async_read_some(buf, use_tuple);
-    } else {
+    if (!ssl_) {
         std::tie(ec, n) = co_await socket_.async_read_some(buf, use_tuple);
+        bytes_in_ += n;
+        co_return std::pair{ec, n};
+    }
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
+        if (r == 1) break;
+        int err = SSL_get_error(ssl_.get(), r);
+        n = 0;
+        ec = co_await wait_for_tls(err);
+        if (ec) break;
     }
     bytes_in_ += n;
     co_return std::pair{ec, n};
@@ -74,31 +127,66 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> stream::read_some(
 
 asio::awaitable<std::error_code> stream::write_all(std::string_view data) {
     std::error_code ec;
-    std::size_t n = 0;
-    if (tls_) {
-        std::tie(ec, n) = co_await asio::async_write(*tls_, asio::buffer(data), use_tuple);
-    } else {
+    if (!ssl_) {
+        std::size_t n = 0;
         std::tie(ec, n) = co_await asio::async_write(socket_, asio::buffer(data), use_tuple);
+        bytes_out_ += n;
+        co_return ec;
     }
-    bytes_out_ += n;
+    while (!data.empty()) {
+        ERR_clear_error();
+        errno = 0;
+        std::size_t n = 0;
+        int r = SSL_write_ex(ssl_.get(), data.data(), data.size(), &n);
+        if (r == 1) {
+            data.remove_prefix(n);
+            bytes_out_ += n;
+            continue;
+        }
+        int err = SSL_get_error(ssl_.get(), r);
+        ec = co_await wait_for_tls(err);
+        if (ec) break;
+    }
     co_return ec;
 }
 
 asio::awaitable<std::error_code> stream::handshake(asio::ssl::context& ctx) {
-    tls_.emplace(socket_, ctx);
-    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec) co_return ec;
+    ssl_.reset(SSL_new(ctx.native_handle()));
+    if (!ssl_ || SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle())) != 1) {
+        co_return tls_error(SSL_ERROR_SSL, 0);
+    }
+    // Partial writes: write_all() goes on from where a full socket stopped it.
+    SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_accept_state(ssl_.get());
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_do_handshake(ssl_.get());
+        if (r == 1) co_return std::error_code{};
+        int err = SSL_get_error(ssl_.get(), r);
+        ec = co_await wait_for_tls(err);
+        if (ec) co_return ec;
+    }
+}
+
+asio::awaitable<std::error_code> stream::wait_readable() {
+    // Bytes OpenSSL has already decrypted (or read) are ready now.
+    if (ssl_ && SSL_has_pending(ssl_.get()) == 1) co_return std::error_code{};
+    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
     co_return ec;
 }
 
 std::string stream::tls_version() const {
-    if (!tls_) return {};
-    return SSL_get_version(const_cast<asio::ssl::stream<tcp::socket&>&>(*tls_).native_handle());
+    if (!ssl_) return {};
+    return SSL_get_version(ssl_.get());
 }
 
 std::string stream::tls_cipher() const {
-    if (!tls_) return {};
-    const char* name =
-        SSL_get_cipher_name(const_cast<asio::ssl::stream<tcp::socket&>&>(*tls_).native_handle());
+    if (!ssl_) return {};
+    const char* name = SSL_get_cipher_name(ssl_.get());
     return name != nullptr ? name : "";
 }
 
@@ -119,10 +207,20 @@ asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_ki
         s.set_timeout(deadlines.idle);
     }
     s.set_idle(between);
-    std::size_t old = pending.size();
-    pending.resize(old + chunk);
-    auto [ec, n] = co_await s.read_some(asio::buffer(pending.data() + old, chunk));
-    pending.resize(old + n);
+    std::error_code ec;
+    if (between && pending.empty()) {
+        // An idle session holds no read buffer: wait for the next command
+        // with none, and take one only once there is something to read.
+        std::string().swap(pending);
+        ec = co_await s.wait_readable();
+    }
+    if (!ec) {
+        std::size_t old = pending.size();
+        pending.resize(old + chunk);
+        auto [rec, n] = co_await s.read_some(asio::buffer(pending.data() + old, chunk));
+        pending.resize(old + n);
+        ec = rec;
+    }
     s.set_idle(false);
     if (!ec) co_return read_status::data;
     if (s.timed_out()) co_return read_status::timeout;

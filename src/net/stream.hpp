@@ -1,6 +1,12 @@
 // A client connection as the session drivers see it: a TCP socket that may
 // be upgraded to TLS in place (STARTTLS) or start with it (implicit TLS),
-// with byte counters and one deadline enforced by a watchdog coroutine. When
+// with byte counters and one deadline enforced by a watchdog coroutine.
+//
+// TLS runs OpenSSL directly on the socket's descriptor (non-blocking, waiting
+// for readiness with async_wait) rather than through asio::ssl::stream, whose
+// two 17 KiB record buffers per connection would dwarf the rest of an idle
+// session; with SSL_MODE_RELEASE_BUFFERS an idle TLS session holds no record
+// buffer at all (DESIGN.md principle 5, issue 5's memory target). When
 // the deadline passes, pending operations are cancelled and timed_out() is
 // set; the driver decides what to answer. Operations return error codes,
 // never throw.
@@ -12,7 +18,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/ssl/stream.hpp>
+#include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +26,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+struct ssl_st;
 
 namespace submitd::net {
 
@@ -40,6 +48,9 @@ public:
     asio::awaitable<std::error_code> write_all(std::string_view data);
     /// Server-side TLS handshake on this connection.
     asio::awaitable<std::error_code> handshake(asio::ssl::context& ctx);
+    /// Waits until the client has sent something (or gone), holding no
+    /// buffer meanwhile.
+    asio::awaitable<std::error_code> wait_readable();
 
     /// Cancels pending operations once `deadline` passes.
     void set_deadline(clock::time_point deadline);
@@ -53,7 +64,7 @@ public:
     /// Shuts the connection down (no TLS close_notify wait) and stops the watchdog.
     void close();
 
-    bool is_tls() const { return tls_.has_value(); }
+    bool is_tls() const { return ssl_ != nullptr; }
     std::string tls_version() const;
     std::string tls_cipher() const;
     tcp::socket& socket() { return socket_; }
@@ -62,9 +73,16 @@ public:
 
 private:
     static asio::awaitable<void> watchdog(std::shared_ptr<stream> self);
+    /// Waits for what OpenSSL asked for (`ssl_error` WANT_READ or
+    /// WANT_WRITE); any other error becomes an error code.
+    asio::awaitable<std::error_code> wait_for_tls(int ssl_error);
+
+    struct ssl_free {
+        void operator()(ssl_st* s) const;
+    };
 
     tcp::socket socket_;
-    std::optional<asio::ssl::stream<tcp::socket&>> tls_;
+    std::unique_ptr<ssl_st, ssl_free> ssl_;
     asio::steady_timer timer_;
     clock::time_point deadline_ = clock::time_point::max();
     std::uint64_t bytes_in_ = 0;
