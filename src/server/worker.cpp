@@ -80,6 +80,8 @@ void worker::start() {
     thread_ = std::thread([this] {
         auto guard = asio::make_work_guard(io_);
         io_.run();
+        // Relay connections kept between sessions go before the event loop.
+        submission::relay_connection::close_parked();
     });
 }
 

@@ -1,9 +1,14 @@
 // The relay connection; see relay_connection.hpp.
 #include "submission/relay_connection.hpp"
 
+#include <sys/socket.h>
+
 #include <fmt/format.h>
+#include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -20,6 +25,39 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 using net::deadline;
+
+/// Connections kept between sessions of one worker thread (each worker runs
+/// one event loop, and a session stays on its thread): a new session's first
+/// transaction goes out on one of them instead of connecting, greeting and
+/// EHLO again.
+struct parked_connection {
+    std::unique_ptr<relay_connection> conn;
+    std::chrono::steady_clock::time_point since;
+};
+constexpr std::size_t max_parked = 64;
+thread_local std::vector<parked_connection> parked;
+thread_local bool sweeping = false;
+
+/// Closes parked connections once they have waited relay_client.idle_timeout.
+asio::awaitable<void> sweep_parked(asio::any_io_executor ex) {
+    asio::steady_timer timer(ex);
+    while (!parked.empty()) {
+        auto idle = parked.front().conn->idle_limit();
+        timer.expires_after(std::max<std::chrono::milliseconds>(idle / 2, std::chrono::seconds(1)));
+        co_await timer.async_wait(use_tuple);
+        auto now = std::chrono::steady_clock::now();
+        std::vector<std::unique_ptr<relay_connection>> stale;
+        std::erase_if(parked, [&](parked_connection& p) {
+            if (now - p.since < p.conn->idle_limit()) return false;
+            stale.push_back(std::move(p.conn));
+            return true;
+        });
+        for (auto& c : stale) {
+            co_await c->close();  // QUIT, politely
+        }
+    }
+    sweeping = false;
+}
 
 }  // namespace
 
@@ -44,9 +82,63 @@ std::shared_ptr<const relay_context> make_relay_context(const config::settings& 
 relay_connection::relay_connection(asio::any_io_executor ex,
                                    std::shared_ptr<const relay_context> ctx,
                                    const ipc::handoff& session)
-    : ex_(std::move(ex)), ctx_(std::move(ctx)), session_(session) {}
+    : ex_(std::move(ex)), ctx_(std::move(ctx)), session_(&session) {}
 
 relay_connection::~relay_connection() = default;
+
+asio::awaitable<void> relay_connection::release(std::unique_ptr<relay_link> self) {
+    bool keep = connected_ && !tx_open_ && parked.size() < max_parked;
+    if (keep) {
+        const auto& r = ctx_->relays.at(current_);
+        keep = !r.xclient && !r.auth_as_client;
+    }
+    if (!keep) {
+        co_await close();
+        co_return;  // `self` goes with this frame
+    }
+    core::log_debug("relay-park session={} relay={}", sid(), core::quoted(address()));
+    session_ = nullptr;
+    auto ex = ex_;
+    static_cast<void>(self.release());  // ownership moves to the pool
+    parked.push_back({std::unique_ptr<relay_connection>(this), std::chrono::steady_clock::now()});
+    if (!sweeping) {
+        sweeping = true;
+        asio::co_spawn(ex, sweep_parked(ex), asio::detached);
+    }
+}
+
+std::unique_ptr<relay_connection> relay_connection::take_parked(
+    const std::shared_ptr<const relay_context>& ctx, const ipc::handoff& session) {
+    auto now = std::chrono::steady_clock::now();
+    while (!parked.empty()) {
+        parked_connection p = std::move(parked.back());
+        parked.pop_back();
+        relay_connection& c = *p.conn;
+        bool usable = c.ctx_ == ctx && now - p.since < c.idle_limit() && c.connected_;
+        if (usable && c.tcp_ && !c.tls_ && c.in_.empty()) {
+            // A plain connection the relay closed (EOF) or spoke on (a 421)
+            // is not reused; a TLS one may hold a session ticket: the first
+            // command's failure brings a fresh connection (commands()).
+            char byte = 0;
+            ssize_t n = ::recv(c.tcp_->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            usable = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        }
+        c.session_ = &session;
+        if (usable) {
+            core::log_debug("relay-reuse session={} relay={}", session.session_id,
+                            core::quoted(c.address()));
+            return std::move(p.conn);
+        }
+        c.abort("idle");
+    }
+    return nullptr;
+}
+
+void relay_connection::close_parked() {
+    for (auto& p : parked)
+        p.conn->close_sockets();
+    parked.clear();
+}
 
 const std::string& relay_connection::address() const {
     return ctx_->relays.at(current_).address;
@@ -71,15 +163,15 @@ void relay_connection::close_sockets() {
 }
 
 void relay_connection::drop(std::string_view stage, std::string_view reason) {
-    core::log_warn("relay-failed session={} relay={} stage={} reason={}", session_.session_id,
+    core::log_warn("relay-failed session={} relay={} stage={} reason={}", sid(),
                    core::quoted(address()), stage, core::quoted(reason));
     close_sockets();
 }
 
 void relay_connection::abort(std::string_view reason) {
     if (!connected_) return;
-    core::log_info("relay-close session={} relay={} reason={}", session_.session_id,
-                   core::quoted(address()), reason);
+    core::log_info("relay-close session={} relay={} reason={}", sid(), core::quoted(address()),
+                   reason);
     close_sockets();
 }
 
@@ -92,8 +184,7 @@ asio::awaitable<void> relay_connection::close() {
         static_cast<void>(bye);
     }
     close_sockets();
-    core::log_debug("relay-close session={} relay={}", session_.session_id,
-                    core::quoted(address()));
+    core::log_debug("relay-close session={} relay={}", sid(), core::quoted(address()));
 }
 
 asio::awaitable<std::pair<std::error_code, std::size_t>> relay_connection::read_some(
@@ -139,7 +230,7 @@ asio::awaitable<std::optional<relay::reply>> relay_connection::read_reply(
             in_.erase(0, r.consumed);
             if (r.status == relay::reply_status::complete) co_return parser_.take();
             if (r.status == relay::reply_status::bad_reply) {
-                core::log_warn("relay-bad-reply session={} reason={}", session_.session_id,
+                core::log_warn("relay-bad-reply session={} reason={}", sid(),
                                core::quoted(parser_.error()));
                 co_return std::nullopt;
             }
@@ -195,8 +286,7 @@ asio::awaitable<bool> relay_connection::connect_one(std::size_t i) {
         drop("connect", ec.message());
         co_return false;
     }
-    core::log_info("relay-connect session={} relay={} tls={}", session_.session_id,
-                   core::quoted(r.address),
+    core::log_info("relay-connect session={} relay={} tls={}", sid(), core::quoted(r.address),
                    r.tls == config::relay_tls_mode::none       ? "none"
                    : r.tls == config::relay_tls_mode::starttls ? "starttls"
                                                                : "implicit");
@@ -226,18 +316,18 @@ asio::awaitable<bool> relay_connection::run_handshake(std::size_t i) {
                                                          : relay::relay_tls::implicit;
     hs.use_xclient = r.xclient;
     hs.auth_user = r.auth_user;
-    if (r.auth_as_client) hs.auth_authzid = session_.user;
+    if (r.auth_as_client) hs.auth_authzid = session_->user;
     hs.auth_password = &password;
     std::optional<relay::xclient_facts> facts;
     if (r.xclient) {
         relay::xclient_facts f;
-        f.addr = session_.remote_ip;
-        f.port = std::to_string(session_.remote_port);
-        f.helo = session_.helo;
-        f.login = session_.user;
+        f.addr = session_->remote_ip;
+        f.port = std::to_string(session_->remote_port);
+        f.helo = session_->helo;
+        f.login = session_->user;
         f.proto = "ESMTP";
-        f.destaddr = session_.local_ip;
-        f.destport = std::to_string(session_.local_port);
+        f.destaddr = session_->local_ip;
+        f.destport = std::to_string(session_->local_port);
         facts = std::move(f);
     }
     relay::handshake h(std::move(hs), std::move(facts));
@@ -324,6 +414,10 @@ asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::exch
 asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::commands(
     std::vector<std::string> lines) {
     bool reused = connected_;
+    for (const auto& l : lines) {
+        if (l.starts_with("MAIL ")) tx_open_ = true;
+        if (l == "RSET") tx_open_ = false;
+    }
     if (!connected_ && !co_await connect_any(0)) co_return std::nullopt;
     auto replies = co_await exchange(lines);
     if (!replies && reused && !lines.empty() && lines.front().starts_with("MAIL ")) {
@@ -370,6 +464,9 @@ asio::awaitable<bool> relay_connection::send_body(std::string header, const spoo
 
 asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, std::string header,
                                                          const spool& body) {
+    // However it ends, the transaction is over at the relay (or its
+    // connection is gone).
+    tx_open_ = false;
     relay_outcome outcome;
     bool replay = !connected_;
     std::size_t attempts = ctx_->relays.size() + 1;
@@ -391,8 +488,8 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
             bool all = std::all_of(replies->begin(), replies->end(),
                                    [](const relay::reply& r) { return r.positive(); });
             if (!all) {
-                core::log_warn("relay-replay-refused session={} tx={} relay={}",
-                               session_.session_id, tx.id, core::quoted(address()));
+                core::log_warn("relay-replay-refused session={} tx={} relay={}", sid(), tx.id,
+                               core::quoted(address()));
                 std::vector<std::string> rset{std::string("RSET")};
                 co_await exchange(rset);
                 outcome.failure = relay_failure::lost;
@@ -444,8 +541,8 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
             continue;
         }
         if (!final_reply) {
-            core::log_error("relay-possible-duplicate session={} tx={} relay={} reason={}",
-                            session_.session_id, tx.id, core::quoted(address()),
+            core::log_error("relay-possible-duplicate session={} tx={} relay={} reason={}", sid(),
+                            tx.id, core::quoted(address()),
                             "no reply after the end of the message");
             drop("final", "no reply");
             outcome.failure = relay_failure::lost;

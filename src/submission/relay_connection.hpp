@@ -46,8 +46,25 @@ public:
     relay_failure failure() const override { return failure_; }
     const std::string& address() const override;
     asio::awaitable<void> close() override;
+    /// Parks the connection for a later session of this thread when it can
+    /// serve one (connected, no transaction open, no per-session identity:
+    /// neither XCLIENT nor AUTH as the client), else close()s it.
+    asio::awaitable<void> release(std::unique_ptr<relay_link> self) override;
+
+    /// A parked connection to `ctx`'s relays, now serving `session`; null
+    /// when there is none. Connections parked longer than
+    /// relay_client.idle_timeout, or that the relay closed, are dropped.
+    static std::unique_ptr<relay_connection> take_parked(
+        const std::shared_ptr<const relay_context>& ctx, const ipc::handoff& session);
+    /// Closes this thread's parked connections (the worker, before its
+    /// event loop goes).
+    static void close_parked();
     bool connected() const override { return connected_; }
     void abort(std::string_view reason) override;
+    /// The session served, for logs ("-" while parked).
+    std::string_view sid() const { return session_ ? std::string_view(session_->session_id) : "-"; }
+    /// How long a connection may wait unused (relay_client.idle_timeout).
+    std::chrono::milliseconds idle_limit() const { return ctx_->client.idle_timeout; }
     std::optional<relay::capabilities> learnt() const override {
         if (!connected_) return std::nullopt;
         return caps_;
@@ -71,7 +88,8 @@ private:
 
     asio::any_io_executor ex_;
     std::shared_ptr<const relay_context> ctx_;
-    const ipc::handoff& session_;
+    const ipc::handoff* session_;  ///< rebound when a parked connection is taken
+    bool tx_open_ = false;         ///< MAIL sent, the transaction not ended
     std::optional<asio::ip::tcp::socket> tcp_;
     std::optional<asio::local::stream_protocol::socket> unix_;
     std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,12 @@ public:
     virtual const std::string& address() const = 0;
     /// Says QUIT (when connected) and closes; safe to call twice.
     virtual asio::awaitable<void> close() = 0;
+    /// The session is over: close(), or keep the connection for another
+    /// session. `self` owns this link (the caller hands it over).
+    virtual asio::awaitable<void> release(std::unique_ptr<relay_link> self) {
+        co_await close();
+        self.reset();
+    }
     /// Closes the connection at once, without QUIT (used while no exchange
     /// is under way, e.g. when it has been idle too long).
     virtual void abort(std::string_view reason) = 0;

@@ -52,6 +52,7 @@ std::unique_ptr<relay_link> make_link(const submission_context& ctx,
     if (!ctx.relays || ctx.relays->relays.empty()) return nullptr;
     const auto& first = ctx.relays->relays.front();
     if (first.kind == config::relay_kind::maildir) return std::make_unique<outbox>(first.host);
+    if (auto parked = relay_connection::take_parked(ctx.relays, session)) return parked;
     return std::make_unique<relay_connection>(ex, ctx.relays, session);
 }
 
@@ -205,7 +206,11 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     }
     // A transaction the client did not finish never reaches the relay's end
     // of data: closing the relay connection aborts it there.
-    if (link) co_await link->close();
+    if (link) {
+        relay_link* l = link.get();
+        auto releasing = l->release(std::move(link));
+        co_await std::move(releasing);
+    }
     if (fetcher) co_await fetcher->close();
     result.commands = machine.commands();
     co_return result;
