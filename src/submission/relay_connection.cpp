@@ -434,24 +434,25 @@ asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::comm
     co_return replies;
 }
 
-asio::awaitable<bool> relay_connection::send_body(std::string header, const spool& body,
-                                                  bool stuff) {
+asio::awaitable<bool> relay_connection::send_body(std::string out, std::string header,
+                                                  const spool& body, bool stuff) {
     smtp::dot_stuffer stuffer;
-    std::string out;
     if (stuff) {
         stuffer.encode(header, out);
     } else {
-        out = std::move(header);
+        out += header;
     }
-    std::vector<char> buf(64 * 1024);
+    // Uninitialised: the spool overwrites what it hands back.
+    constexpr std::size_t window = 64 * 1024;
+    std::unique_ptr<char[]> buf(new char[window]);
     for (std::uint64_t off = 0; off < body.size();) {
         std::size_t n = 0;
-        if (body.read(off, buf, n) || n == 0) co_return false;
+        if (body.read(off, std::span<char>(buf.get(), window), n) || n == 0) co_return false;
         off += n;
         if (stuff) {
-            stuffer.encode(std::span<const char>(buf.data(), n), out);
+            stuffer.encode(std::span<const char>(buf.get(), n), out);
         } else {
-            out.append(buf.data(), n);
+            out.append(buf.get(), n);
         }
         if (out.size() >= 64 * 1024) {
             if (!co_await write(out)) co_return false;
@@ -501,8 +502,10 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
         if (caps_.chunking) {
             // One co_await per statement: g++ 12 miscompiles some coroutine
             // temporaries in compound expressions.
-            ok = co_await write(fmt::format("BDAT {} LAST\r\n", size));
-            if (ok) ok = co_await send_body(header, body, false);
+            // The command and the whole chunk in one write (a small message
+            // is one segment).
+            std::string command = fmt::format("BDAT {} LAST\r\n", size);
+            ok = co_await send_body(std::move(command), header, body, false);
         } else {
             if (!co_await write("DATA\r\n")) {
                 drop("data", "write failed");
@@ -522,7 +525,7 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
                 outcome.reply = std::move(*go);
                 co_return outcome;
             }
-            ok = co_await send_body(header, body, true);
+            ok = co_await send_body(std::string(), header, body, true);
         }
         if (!ok) {
             drop("body", "write failed");

@@ -80,7 +80,10 @@ private:
     asio::awaitable<bool> write(std::string_view data);
     asio::awaitable<std::optional<relay::reply>> read_reply(config::milliseconds timeout);
     asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(asio::mutable_buffer b);
-    asio::awaitable<bool> send_body(std::string header, const spool& body, bool stuff);
+    /// Writes `out` (a command, or nothing) then `header` and `body`,
+    /// dot-stuffed with `stuff`, in writes of about 64 KiB.
+    asio::awaitable<bool> send_body(std::string out, std::string header, const spool& body,
+                                    bool stuff);
     void drop(std::string_view stage, std::string_view reason);
     void close_sockets();
     /// Cancels pending socket operations (a deadline passed).
