@@ -87,6 +87,57 @@ std::string reply_text(const std::optional<relay::reply>& r) {
                        r->text());
 }
 
+/// Sends the machine's relay commands and hands the replies back.
+asio::awaitable<action> relay_step(submission_machine& machine, relay_link* link,
+                                   relay::caps_cache* caps) {
+    std::vector<std::string> lines = machine.relay_out();
+    // (No co_await inside ?: : g++ 12 miscompiles temporaries there.)
+    std::optional<std::vector<relay::reply>> replies;
+    if (link) replies = co_await link->commands(lines);
+    if (replies && replies->size() == lines.size()) {
+        if (auto learnt = link->learnt(); learnt && caps) {
+            caps->set(*learnt);  // keep the shared view fresh
+        }
+        co_return machine.on_relay_replies(std::move(*replies));
+    }
+    co_return machine.on_relay_failed(link ? link->failure() : relay_failure::unreachable);
+}
+
+/// Fetches the machine's BURL URL.
+asio::awaitable<action> fetch_step(submission_machine& machine, imap_fetcher* fetcher) {
+    burl_result fetched;
+    if (fetcher) fetched = co_await fetcher->fetch(machine.burl_fetch());
+    co_return machine.on_burl_fetched(std::move(fetched));
+}
+
+/// Sends the spooled message with its Received header, and logs it.
+asio::awaitable<action> message_step(submission_machine& machine, relay_link* link,
+                                     const submission_context& ctx, const spool& message_spool) {
+    using clock = std::chrono::steady_clock;
+    const transaction& tx = machine.current();
+    const ipc::handoff& session = machine.session();
+    auto started = clock::now();
+    received_fields rf;
+    rf.session = &session;
+    rf.hostname = ctx.hostname;
+    rf.transaction_id = tx.id;
+    if (tx.recipients.size() == 1) rf.recipient = tx.recipients.front();
+    rf.privacy = ctx.submission.received_privacy;
+    rf.when = std::time(nullptr);
+    std::string header = ctx.submission.received_header ? received_header(rf) : "";
+    std::uint64_t size = header.size() + message_spool.size();
+    relay_outcome outcome;
+    if (link) outcome = co_await link->message(tx, std::move(header), message_spool);
+    double secs = std::chrono::duration<double>(clock::now() - started).count();
+    core::log_info(
+        "message session={} tx={} from={} rcpts={} size={} relay={} reply={} "
+        "duration={:.3f}",
+        session.session_id, tx.id, core::quoted(tx.reverse_path.empty() ? "<>" : tx.reverse_path),
+        tx.recipients.size(), size, core::quoted(link ? link->address() : ""),
+        core::quoted(reply_text(outcome.reply)), secs);
+    co_return machine.on_relay_final(outcome);
+}
+
 }  // namespace
 
 asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
@@ -100,7 +151,7 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     spool message_spool(ctx->submission.spool_memory, ctx->submission.spool_dir);
     submission_machine machine(settings, std::move(handoff), message_spool);
     const ipc::handoff& session = machine.session();
-    auto link = make_link(*ctx, s.socket().get_executor(), session);
+    std::unique_ptr<relay_link> link;
     std::optional<imap_fetcher> fetcher;
     if (ctx->burl) fetcher.emplace(s.socket().get_executor(), ctx->burl, session);
     submission_result result;
@@ -118,59 +169,28 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             pending.erase(0, consumed);
             if (!was_in_command && machine.in_command()) command_start = clock::now();
         }
-        if (next == action::relay_commands) {
+        if (next == action::relay_commands || next == action::fetch_url ||
+            next == action::relay_message) {
             // Replies the client is owed before the relay's come first.
             if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
                 result.reason = "write-failed";
                 break;
             }
-            std::vector<std::string> lines = machine.relay_out();
-            // (No co_await inside ?: : g++ 12 miscompiles temporaries there.)
-            std::optional<std::vector<relay::reply>> replies;
-            if (link) replies = co_await link->commands(lines);
-            if (replies && replies->size() == lines.size()) {
-                if (auto caps = link->learnt(); caps && ctx->caps) {
-                    ctx->caps->set(*caps);  // keep the shared view fresh
-                }
-                next = machine.on_relay_replies(std::move(*replies));
+            // The relay connection is made (or taken from those kept between
+            // sessions) when a transaction first needs it, so an idle session
+            // holds none.
+            if (!link && next != action::fetch_url) {
+                link = make_link(*ctx, s.socket().get_executor(), session);
+            }
+            // Each step is a coroutine of its own: its locals live in its
+            // frame only while it runs, not in this one for the whole session.
+            if (next == action::relay_commands) {
+                next = co_await relay_step(machine, link.get(), ctx->caps.get());
+            } else if (next == action::fetch_url) {
+                next = co_await fetch_step(machine, fetcher ? &*fetcher : nullptr);
             } else {
-                next = machine.on_relay_failed(link ? link->failure() : relay_failure::unreachable);
+                next = co_await message_step(machine, link.get(), *ctx, message_spool);
             }
-            continue;
-        }
-        if (next == action::fetch_url) {
-            if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
-                result.reason = "write-failed";
-                break;
-            }
-            burl_result fetched;
-            if (fetcher) fetched = co_await fetcher->fetch(machine.burl_fetch());
-            next = machine.on_burl_fetched(std::move(fetched));
-            continue;
-        }
-        if (next == action::relay_message) {
-            const transaction& tx = machine.current();
-            auto started = clock::now();
-            received_fields rf;
-            rf.session = &session;
-            rf.hostname = ctx->hostname;
-            rf.transaction_id = tx.id;
-            if (tx.recipients.size() == 1) rf.recipient = tx.recipients.front();
-            rf.privacy = ctx->submission.received_privacy;
-            rf.when = std::time(nullptr);
-            std::string header = ctx->submission.received_header ? received_header(rf) : "";
-            std::uint64_t size = header.size() + message_spool.size();
-            relay_outcome outcome;
-            if (link) outcome = co_await link->message(tx, std::move(header), message_spool);
-            double secs = std::chrono::duration<double>(clock::now() - started).count();
-            core::log_info(
-                "message session={} tx={} from={} rcpts={} size={} relay={} reply={} "
-                "duration={:.3f}",
-                session.session_id, tx.id,
-                core::quoted(tx.reverse_path.empty() ? "<>" : tx.reverse_path),
-                tx.recipients.size(), size, core::quoted(link ? link->address() : ""),
-                core::quoted(reply_text(outcome.reply)), secs);
-            next = machine.on_relay_final(outcome);
             continue;
         }
         if (next == action::close) {
