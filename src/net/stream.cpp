@@ -198,7 +198,9 @@ bool is_disconnect(const std::error_code& ec) {
 asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_kind kind,
                                         stream::clock::time_point command_start,
                                         read_deadlines deadlines) {
-    constexpr std::size_t chunk = 4096;
+    // Commands are short; a message body comes in large reads (fewer system
+    // calls, decoder passes and spool writes per megabyte).
+    const std::size_t chunk = kind == wait_kind::body ? 65536 : 4096;
     bool between = kind == wait_kind::command;
     if (between && s.stopping()) co_return read_status::stop;
     if (kind == wait_kind::command_rest) {
