@@ -51,8 +51,8 @@ std::string describe(const settings& s) {
     for (std::size_t i = 0; i < s.auth.mechanisms.size(); ++i) {
         fmt::format_to(out, "{}{}", i ? ", " : "", str(s.auth.mechanisms[i]));
     }
-    fmt::format_to(out, "]\nallow_plaintext_auth = {}\nhash_workers = {}\n",
-                   s.auth.allow_plaintext_auth, s.auth.hash_workers);
+    fmt::format_to(out, "]\nallow_plaintext_auth = {}\nhash_workers = {}\nmax_queued = {}\n",
+                   s.auth.allow_plaintext_auth, s.auth.hash_workers, s.auth.max_queued);
     fmt::format_to(out, "failure_delay = {}\nfailure_delay_max = {}\nmax_failures = {}\n",
                    secs(s.auth.failure_delay), secs(s.auth.failure_delay_max), s.auth.max_failures);
     fmt::format_to(out, "failure_window = {}\n", secs(s.auth.failure_window));

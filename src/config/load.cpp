@@ -251,8 +251,8 @@ void load_auth(const reader& r, const toml::table& root, auth_settings& s) {
     const toml::table* t = r.sub_table(root, "auth");
     if (t == nullptr) return;
     r.check_keys(*t, "auth",
-                 {"mechanisms", "allow_plaintext_auth", "hash_workers", "failure_delay",
-                  "failure_delay_max", "max_failures", "failure_window"});
+                 {"mechanisms", "allow_plaintext_auth", "hash_workers", "max_queued",
+                  "failure_delay", "failure_delay_max", "max_failures", "failure_window"});
     if (const toml::node* n = t->get("mechanisms")) {
         if (!n->is_array()) r.fail(*n, "auth.mechanisms", "expected an array of names");
         s.mechanisms.clear();
@@ -269,6 +269,7 @@ void load_auth(const reader& r, const toml::table& root, auth_settings& s) {
     }
     r.get(*t, "auth", "allow_plaintext_auth", s.allow_plaintext_auth);
     r.get_int(*t, "auth", "hash_workers", s.hash_workers, 1, 64);
+    r.get_int(*t, "auth", "max_queued", s.max_queued, 1, 1'000'000);
     r.get_duration(*t, "auth", "failure_delay", s.failure_delay, 0, 60);
     r.get_duration(*t, "auth", "failure_delay_max", s.failure_delay_max, 0, 600);
     r.get_int(*t, "auth", "max_failures", s.max_failures, 1, 1000);

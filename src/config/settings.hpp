@@ -51,6 +51,7 @@ struct auth_settings {
     std::vector<std::string> mechanisms{"PLAIN", "LOGIN"};
     bool allow_plaintext_auth = false;
     unsigned hash_workers = 2;
+    unsigned max_queued = 1024;  ///< logins waiting for a hash worker; more get 454 4.7.0
     milliseconds failure_delay{2000};
     milliseconds failure_delay_max{15000};
     unsigned max_failures = 3;

@@ -92,7 +92,8 @@ int run_server(const std::string& config_path) {
         settings = config::load_settings(config_path);
         apply_log_level(*settings);
         authenticator = std::make_unique<auth::passdb_authenticator>(
-            nullptr, penalty_from(settings->auth), settings->auth.hash_workers);
+            nullptr, penalty_from(settings->auth), settings->auth.hash_workers,
+            settings->auth.max_queued);
         rt = build_runtime(settings, authenticator.get(), relay_caps);
         authenticator->set_passdb(rt->passdb);
     } catch (const std::exception& e) {
