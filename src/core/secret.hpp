@@ -44,4 +44,27 @@ private:
     std::string value_;
 };
 
+/// A string buffer that may hold a secret while it is built or sent (a
+/// command line carrying a password): wiped when destroyed, moved from or
+/// assigned over. Unlike secret_string it is meant to be written to.
+struct wiped_string {
+    std::string value;
+    wiped_string() = default;
+    explicit wiped_string(std::string&& v) : value(std::move(v)) {}
+    wiped_string(const wiped_string&) = delete;
+    wiped_string& operator=(const wiped_string&) = delete;
+    wiped_string(wiped_string&& other) noexcept : value(std::move(other.value)) {
+        wipe(other.value);
+    }
+    wiped_string& operator=(wiped_string&& other) noexcept {
+        if (this != &other) {
+            wipe(value);
+            value = std::move(other.value);
+            wipe(other.value);
+        }
+        return *this;
+    }
+    ~wiped_string() { wipe(value); }
+};
+
 }  // namespace submitd::core

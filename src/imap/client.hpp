@@ -156,24 +156,7 @@ private:
         failed,
     };
 
-    /// A string wiped when it is destroyed or assigned over.
-    struct wiped_string {
-        std::string value;
-        wiped_string() = default;
-        explicit wiped_string(std::string&& v) : value(std::move(v)) {}
-        wiped_string(wiped_string&& other) noexcept : value(std::move(other.value)) {
-            core::wipe(other.value);
-        }
-        wiped_string& operator=(wiped_string&& other) noexcept {
-            if (this != &other) {
-                core::wipe(value);
-                value = std::move(other.value);
-                core::wipe(other.value);
-            }
-            return *this;
-        }
-        ~wiped_string() { core::wipe(value); }
-    };
+    using wiped_string = core::wiped_string;
 
     class builder;
 

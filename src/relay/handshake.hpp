@@ -124,23 +124,7 @@ private:
         failed,
     };
 
-    /// A string wiped when it is destroyed or assigned over, for out_.
-    struct wiped_string {
-        std::string value;
-        wiped_string() = default;
-        wiped_string(wiped_string&& other) noexcept : value(std::move(other.value)) {
-            core::wipe(other.value);
-        }
-        wiped_string& operator=(wiped_string&& other) noexcept {
-            if (this != &other) {
-                core::wipe(value);
-                value = std::move(other.value);
-                core::wipe(other.value);
-            }
-            return *this;
-        }
-        ~wiped_string() { core::wipe(value); }
-    };
+    using wiped_string = core::wiped_string;
 
     handshake_step on_reply(reply&& r, std::span<const char> in, std::size_t& consumed);
     handshake_step next_command();
