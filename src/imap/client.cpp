@@ -30,21 +30,20 @@ bool needs_literal(std::string_view s) {
     return false;
 }
 
-/// What we send inside BODY.PEEK[...]: RFC 3501 section-spec (part numbers,
-/// HEADER, HEADER.FIELDS[.NOT] (names), TEXT, MIME), from the URL and so from
-/// the SMTP client: nothing that could end the brackets, start a literal or
-/// another command.
+}  // namespace
+
 bool is_sendable_section(std::string_view s) {
+    int depth = 0;
     for (const char c : s) {
         const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                         (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == ' ' ||
                         c == '(' || c == ')';
         if (!ok) return false;
+        if (c == '(') ++depth;
+        if (c == ')' && --depth < 0) return false;
     }
-    return true;
+    return depth == 0;
 }
-
-}  // namespace
 
 /// Builds a command in parts, each but the last ending in a synchronising
 /// literal's header: the server's continuation request asks for the next.

@@ -33,6 +33,13 @@ namespace submitd::imap {
 
 enum class imap_tls { none, starttls, implicit };
 
+/// What may go inside BODY.PEEK[...] as it is (it comes from a BURL URL, so
+/// from the SMTP client): RFC 3501 section-spec characters (part numbers,
+/// HEADER, HEADER.FIELDS[.NOT] (names), TEXT, MIME) with balanced
+/// parentheses; nothing that could end the brackets, start a literal or
+/// another command.
+bool is_sendable_section(std::string_view s);
+
 struct client_settings {
     /// implicit: the driver does TLS before start(); the machine behaves as none.
     imap_tls tls = imap_tls::none;

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <limits>
 
+#include "core/ascii.hpp"
+
 namespace submitd::imap {
 
 namespace {
@@ -175,7 +177,7 @@ bool parse_urlauth(std::string_view s, imap_url& url) {
     url.access = std::move(*access);
     url.mechanism.assign(mech);
     for (auto& ch : url.mechanism)
-        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        ch = core::ascii_upper(ch);
     url.token.assign(token);
     return true;
 }

@@ -20,6 +20,7 @@
 
 #include "core/ascii.hpp"
 #include "core/log.hpp"
+#include "imap/client.hpp"
 #include "submission/submission_machine.hpp"
 
 namespace submitd::submission {
@@ -27,20 +28,6 @@ namespace submitd::submission {
 namespace {
 
 using core::iequals;
-
-/// A section that can go into BODY.PEEK[...] as it is: part numbers, the
-/// RFC 3501 section texts and HEADER.FIELDS lists of plain field names.
-bool safe_section(std::string_view s) {
-    int depth = 0;
-    for (char c : s) {
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-' || c == ' ' || c == '(' || c == ')';
-        if (!ok) return false;
-        if (c == '(') ++depth;
-        if (c == ')' && --depth < 0) return false;
-    }
-    return depth == 0;
-}
 
 }  // namespace
 
@@ -112,7 +99,7 @@ bool submission_machine::check_burl_url(std::string_view text, burl_request& req
     }
     if (!req.urlauth) {
         auto mailbox = imap::imap_mailbox(url->mailbox);
-        if (!mailbox || !safe_section(url->section)) {
+        if (!mailbox || !imap::is_sendable_section(url->section)) {
             error(501, "5.5.4", "Invalid IMAP URL", "bad-burl-url");
             return false;
         }

@@ -67,7 +67,12 @@ struct imap_fetcher::connection {
           urlauth(urlauth),
           socket(ex),
           password(std::move(pw)),
-          client((settings.password = &password, std::move(settings))) {}
+          client(with_password(std::move(settings), &password)) {}
+
+    static imap::client_settings with_password(imap::client_settings s, core::secret_string* pw) {
+        s.password = pw;
+        return s;
+    }
 
     void cancel() {
         std::error_code ignored;
@@ -101,6 +106,19 @@ void imap_fetcher::drop(connection& c, std::string_view stage, std::string_view 
     c.ready = false;
 }
 
+asio::awaitable<bool> imap_fetcher::start_tls(connection& c) {
+    const auto& b = ctx_->settings.servers.at(c.server);
+    c.tls.emplace(c.socket, *ctx_->tls.at(c.server));
+    net::prepare_client_tls(*c.tls, b.server_name.empty() ? b.host : b.server_name, b.verify);
+    net::deadline d(ex_, ctx_->settings.connect_timeout, [&c] { c.cancel(); });
+    auto [ec] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (ec) {
+        drop(c, "tls", d.expired() ? "timeout" : ec.message());
+        co_return false;
+    }
+    co_return true;
+}
+
 asio::awaitable<imap::step> imap_fetcher::run(connection& c, imap::step step) {
     bool need_bytes = c.in.empty();
     for (;;) {
@@ -126,16 +144,8 @@ asio::awaitable<imap::step> imap_fetcher::run(connection& c, imap::step step) {
                 drop(c, "starttls", "data after the STARTTLS reply");
                 co_return imap::step::failed;
             }
-            const auto& b = ctx_->settings.servers.at(c.server);
-            c.tls.emplace(c.socket, *ctx_->tls.at(c.server));
-            net::prepare_client_tls(*c.tls, b.server_name.empty() ? b.host : b.server_name,
-                                    b.verify);
-            net::deadline d(ex_, ctx_->settings.connect_timeout, [&c] { c.cancel(); });
-            auto [ec] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
-            if (ec) {
-                drop(c, "tls", d.expired() ? "timeout" : ec.message());
-                co_return imap::step::failed;
-            }
+            bool ok = co_await start_tls(c);
+            if (!ok) co_return imap::step::failed;
             step = c.client.on_tls_established();
             need_bytes = c.in.empty();
             continue;
@@ -165,9 +175,14 @@ asio::awaitable<imap::step> imap_fetcher::run(connection& c, imap::step step) {
     }
 }
 
-asio::awaitable<imap_fetcher::connection*> imap_fetcher::open(std::size_t server, bool urlauth) {
+asio::awaitable<imap_fetcher::connection*> imap_fetcher::open(std::size_t server, bool urlauth,
+                                                              bool& reused) {
+    reused = false;
     for (auto& c : conns_) {
-        if (c->server == server && c->urlauth == urlauth && c->ready) co_return c.get();
+        if (c->server == server && c->urlauth == urlauth && c->ready) {
+            reused = true;
+            co_return c.get();
+        }
     }
     std::erase_if(conns_,
                   [&](const auto& c) { return c->server == server && c->urlauth == urlauth; });
@@ -213,19 +228,12 @@ asio::awaitable<imap_fetcher::connection*> imap_fetcher::open(std::size_t server
     }
     core::log_info("imap-connect session={} server={}:{} tls={} mode={}", session_.session_id,
                    b.host, b.port, tls_name(b.tls), urlauth ? "urlauth" : "trusted");
-    imap::step step = imap::step::read;
     if (b.tls == config::relay_tls_mode::implicit) {
         // The machine starts after TLS: ask for it first.
-        c.tls.emplace(c.socket, *ctx_->tls.at(server));
-        net::prepare_client_tls(*c.tls, b.server_name.empty() ? b.host : b.server_name, b.verify);
-        net::deadline d(ex_, ctx_->settings.connect_timeout, [&c] { c.cancel(); });
-        auto [hec] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
-        if (hec) {
-            drop(c, "tls", d.expired() ? "timeout" : hec.message());
-            co_return nullptr;
-        }
+        bool ok = co_await start_tls(c);
+        if (!ok) co_return nullptr;
     }
-    step = c.client.start();
+    imap::step step = c.client.start();
     step = co_await run(c, step);
     if (step != imap::step::ready) {
         if (step == imap::step::failed && c.socket.is_open()) {
@@ -244,10 +252,7 @@ asio::awaitable<burl_result> imap_fetcher::fetch(const burl_request& req) {
     // more try on a fresh connection.
     for (int attempt = 0; attempt < 2; ++attempt) {
         bool reused = false;
-        for (auto& c : conns_) {
-            if (c->server == req.server && c->urlauth == req.urlauth && c->ready) reused = true;
-        }
-        connection* c = co_await open(req.server, req.urlauth);
+        connection* c = co_await open(req.server, req.urlauth, reused);
         if (c == nullptr) co_return result;  // unavailable
         c->timeout = ctx_->settings.command_timeout;
         const imap::imap_url& u = req.url;

@@ -48,7 +48,11 @@ public:
 
 private:
     struct connection;
-    asio::awaitable<connection*> open(std::size_t server, bool urlauth);
+    /// A logged-in connection for `server` in that mode: the session's kept
+    /// one (`reused`) or a new one; null when none could be made.
+    asio::awaitable<connection*> open(std::size_t server, bool urlauth, bool& reused);
+    /// The TLS handshake on c's socket (STARTTLS or implicit).
+    asio::awaitable<bool> start_tls(connection& c);
     /// Drives c's machine from `step` until it is ready, done or failed.
     asio::awaitable<imap::step> run(connection& c, imap::step step);
     void drop(connection& c, std::string_view stage, std::string_view reason);

@@ -1,5 +1,7 @@
 #include "imap/url.hpp"
 
+#include "imap/client.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -114,6 +116,17 @@ TEST(ImapUrl, HostIsLowerCased) {
     auto u = parse_imap_url("imap://IMAP.Example.ORG/INBOX/;UID=5");
     ASSERT_TRUE(u);
     EXPECT_EQ(u->host, "imap.example.org");
+}
+
+TEST(ImapSection, OnlyWhatCanGoInsideBodyPeekBrackets) {
+    for (std::string_view ok : {"", "1", "1.2.MIME", "HEADER", "TEXT",
+                                "HEADER.FIELDS (SUBJECT X_Mailer)", "HEADER.FIELDS.NOT (DATE)"}) {
+        EXPECT_TRUE(is_sendable_section(ok)) << ok;
+    }
+    for (std::string_view bad :
+         {"1]", "1] UID 2", "TEXT)(", "(SUBJECT", "HEADER\r\nA1 LOGOUT", "{5}", "\"x\"", "1\x80"}) {
+        EXPECT_FALSE(is_sendable_section(bad)) << bad;
+    }
 }
 
 TEST(ImapMailbox, ModifiedUtf7) {
