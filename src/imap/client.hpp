@@ -140,6 +140,8 @@ public:
     void clear_output();
     /// The last fetch's outcome; valid when ready follows a fetch.
     const fetch_result& result() const { return result_; }
+    /// Moves the fetched octets out of result() (they may be megabytes).
+    std::string take_octets() { return std::move(result_.octets); }
     const failure& failure_info() const { return failure_; }
     /// The server's capabilities, upper-cased.
     const std::vector<std::string>& capabilities() const { return caps_; }

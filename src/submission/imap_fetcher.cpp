@@ -281,7 +281,7 @@ asio::awaitable<burl_result> imap_fetcher::fetch(const burl_request& req) {
         switch (r.status) {
             case imap::fetch_status::ok:
                 result.status = burl_status::ok;
-                result.octets = r.octets;
+                result.octets = c->client.take_octets();  // no copy of the part
                 break;
             case imap::fetch_status::nil:
                 result.status = burl_status::nil;

@@ -393,7 +393,7 @@ asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::exch
     if (caps_.pipelining) {
         std::string all;
         for (const auto& l : lines)
-            all += l + "\r\n";
+            all.append(l).append("\r\n");
         if (!co_await write(all)) co_return std::nullopt;
         for (std::size_t k = 0; k < lines.size(); ++k) {
             auto r = co_await read_reply(ctx_->client.command_timeout);
