@@ -62,7 +62,7 @@ void submission_machine::cmd_bdat(std::string_view args) {
 }
 
 std::optional<smtp_error> submission_machine::chunk_refusal() const {
-    if (!mail_ok_) return smtp_error{503, "5.5.1", "MAIL first"};
+    if (!tx_open_) return smtp_error{503, "5.5.1", "MAIL first"};
     if (tx_.recipients.empty()) return smtp_error{503, "5.5.1", "No valid recipients"};
     if (bdat_failed_) return smtp_error{503, "5.5.1", "An earlier chunk was refused: RSET first"};
     return std::nullopt;

@@ -17,7 +17,7 @@ void submission_machine::cmd_data(std::string_view args) {
         // RFC 3030 section 3: a BINARYMIME body cannot be sent with DATA.
         return error(503, "5.5.1", "BODY=BINARYMIME needs BDAT", "data-with-binarymime");
     }
-    if (!mail_ok_) return error(503, "5.5.1", "MAIL first", "data-without-mail");
+    if (!tx_open_) return error(503, "5.5.1", "MAIL first", "data-without-mail");
     if (tx_.recipients.empty()) {
         return error(554, "5.5.1", "No valid recipients", "data-without-rcpt");
     }

@@ -143,7 +143,7 @@ bool submission_machine::dispatch(std::string_view line) {
 }
 
 void submission_machine::cmd_rset() {
-    if (mail_sent_) {
+    if (relay_in_transaction()) {
         relay_out_.emplace_back("RSET");
         slots_.push_back({slot_kind::silent});
     }
@@ -170,7 +170,7 @@ void submission_machine::cmd_ehlo(std::string_view args, bool esmtp) {
     }
     handoff_.helo = std::string(domain);
     // RFC 5321 section 4.1.4: EHLO ends any transaction.
-    if (mail_sent_) {
+    if (relay_in_transaction()) {
         relay_out_.emplace_back("RSET");
         slots_.push_back({slot_kind::silent});
     }
@@ -183,8 +183,9 @@ void submission_machine::cmd_ehlo(std::string_view args, bool esmtp) {
 
 void submission_machine::reset_transaction() {
     tx_ = transaction{};
-    mail_sent_ = false;
-    mail_ok_ = false;
+    tx_open_ = false;
+    mail_held_ = false;
+    mail_refused_.reset();
     smtputf8_ = false;
     binarymime_ = false;
     rcpts_pending_ = 0;
@@ -212,16 +213,19 @@ action submission_machine::on_relay_replies(std::vector<relay::reply> replies) {
         const relay::reply& r = replies[next++];
         switch (s.kind) {
             case slot_kind::mail:
-                mail_ok_ = r.positive();
-                if (!mail_ok_) mail_sent_ = false;
-                relay_reply(r);
+                // The client had its 250 for MAIL; a refusal answers the RCPTs.
+                if (!r.positive()) mail_refused_ = r;
                 break;
             case slot_kind::rcpt:
-                if (r.positive() && mail_ok_) {
+                --rcpts_pending_;
+                if (mail_refused_) {
+                    relay_reply(*mail_refused_);
+                    break;
+                }
+                if (r.positive()) {
                     tx_.rcpt_lines.push_back(std::move(s.rcpt_line));
                     tx_.recipients.push_back(std::move(s.address));
                 }
-                --rcpts_pending_;
                 relay_reply(r);
                 break;
             case slot_kind::forward:
@@ -246,6 +250,7 @@ action submission_machine::on_relay_failed(relay_failure failure) {
                 out_ += s.local;
                 break;
             case slot_kind::silent:
+            case slot_kind::mail:  // answered 250 when it was held
                 break;
             default:
                 if (failure == relay_failure::unreachable) {
@@ -257,25 +262,37 @@ action submission_machine::on_relay_failed(relay_failure failure) {
                 }
         }
     }
-    // The relay's side of the transaction is gone with its connection.
-    reset_transaction();
+    // The relay's side of the transaction is gone with its connection. With
+    // no recipient accepted yet the client's goes on: MAIL goes again with
+    // its next RCPT, on a new connection.
+    if (tx_open_ && tx_.recipients.empty() && !bdat_used_) {
+        rcpts_pending_ = 0;
+        mail_held_ = true;
+        mail_refused_.reset();
+    } else {
+        reset_transaction();
+    }
     return closed_ ? action::close : action::need_input;
 }
 
-void submission_machine::relay_reply(const relay::reply& r) {
+std::string submission_machine::format_relay_reply(const relay::reply& r) const {
+    std::string out;
     // A relay that wants authentication is our misconfiguration, not the
     // client's fault (Dovecot's backend_relay_handle_relay_reply).
     if (r.code == 530) {
         core::log_error("relay-refused session={} reply={}", handoff_.session_id,
                         core::quoted(fmt::format("{} {}", r.code, r.text())));
-        return reply(451, "4.3.5", "Relay server refused the transaction, try again later");
+        smtp::append_reply(out, 451, "4.3.5",
+                           "Relay server refused the transaction, try again later");
+        return out;
     }
     // The relay closing its connection does not close the client's session:
     // a 421 would tell the client it does.
     if (r.code == 421) {
         core::log_warn("relay-closing session={} reply={}", handoff_.session_id,
                        core::quoted(fmt::format("{} {}", r.code, r.text())));
-        return reply(451, "4.4.0", "Relay server closing connection, try again later");
+        smtp::append_reply(out, 451, "4.4.0", "Relay server closing connection, try again later");
+        return out;
     }
     std::string_view fallback = r.code < 300 ? "2.0.0" : r.code < 500 ? "4.0.0" : "5.0.0";
     std::string enhanced = r.enhanced.empty() ? std::string(fallback) : r.enhanced;
@@ -289,7 +306,16 @@ void submission_machine::relay_reply(const relay::reply& r) {
         }
         lines.push_back(enhanced + " " + std::string(text));
     }
-    smtp::append_multiline(out_, r.code, lines);
+    smtp::append_multiline(out, r.code, lines);
+    return out;
+}
+
+void submission_machine::emit(std::string reply) {
+    if (group_pending()) {
+        slots_.push_back({slot_kind::local, std::move(reply)});
+    } else {
+        out_ += reply;
+    }
 }
 
 void submission_machine::reply(int code, std::string_view enhanced, std::string_view text) {

@@ -2,7 +2,8 @@
 // sections 2.2 and 3). It starts from an ipc::handoff and shares nothing
 // else with the login stage. Mail transactions are proxied: MAIL and RCPT
 // go to the relay (pipelined in one group when the client pipelined them and
-// the relay can take it) and the relay's replies come back in order; DATA is
+// the relay can take it; MAIL held until the first RCPT, which takes it
+// along) and the relay's replies come back in order; DATA is
 // taken into the spool here and sent on only once complete, so a client that
 // vanishes mid-message leaves nothing at the relay; the client hears 250 for
 // a message only when the relay said 250 for it (DESIGN.md section 2.1).
@@ -184,8 +185,14 @@ private:
     void error(int code, std::string_view enhanced, std::string_view text,
                std::string_view log_reason);
     void close(int code, std::string_view enhanced, std::string_view text, std::string_view reason);
-    void relay_reply(const relay::reply& r);
+    void relay_reply(const relay::reply& r) { emit(format_relay_reply(r)); }
+    /// The client's reply for relay reply `r`.
+    std::string format_relay_reply(const relay::reply& r) const;
+    /// Sends a formatted reply: now, or after the pending relay group's.
+    void emit(std::string reply);
     bool group_pending() const { return !relay_out_.empty(); }
+    /// The relay holds a transaction of ours (MAIL sent and not refused).
+    bool relay_in_transaction() const { return tx_open_ && !mail_held_ && !mail_refused_; }
 
     const submission_settings& settings_;
     ipc::handoff handoff_;
@@ -196,8 +203,9 @@ private:
     std::vector<slot> slots_;
     std::optional<std::string> deferred_;
     transaction tx_;
-    bool mail_sent_ = false;  ///< MAIL forwarded, its reply pending or positive
-    bool mail_ok_ = false;    ///< the relay accepted MAIL
+    bool tx_open_ = false;    ///< the client's MAIL was accepted (the transaction is open)
+    bool mail_held_ = false;  ///< MAIL not yet sent: it goes with the first RCPT
+    std::optional<relay::reply> mail_refused_;  ///< the relay refused MAIL: RCPTs get this
     bool smtputf8_ = false;
     bool binarymime_ = false;  ///< BODY=BINARYMIME: only BDAT may carry it
     unsigned rcpts_pending_ = 0;

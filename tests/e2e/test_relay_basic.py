@@ -351,9 +351,10 @@ def test_tls_to_relay_bad_certificate(submitd, recording_relay, certs):
     server = submitd(relay_config({"address": relay.address, "tls": "starttls", "verify": True,
                                    "ca_file": str(certs.bundle), "server_name": "wrong.test"}))
     c = open_session(server, certs)
-    # MAIL is the first command the relay must see: the unverifiable relay
-    # fails it, and the session goes on.
-    assert_reply(c.cmd("MAIL FROM:<alice@example.org>"), 451, "4.4.1")
+    # MAIL goes to the relay with the first RCPT: the unverifiable relay
+    # fails that, and the session goes on.
+    assert_reply(c.cmd("MAIL FROM:<alice@example.org>"), 250)
+    assert_reply(c.cmd("RCPT TO:<bob@example.net>"), 451, "4.4.1")
     assert_reply(c.cmd("NOOP"), 250)
     assert relay.messages == []
     server.wait_event("relay-failed", stage="tls")
@@ -378,8 +379,10 @@ def test_xclient_refused_is_451(submitd, recording_relay, certs):
     relay = recording_relay(xclient=True, xclient_reply="550 5.7.0 Error: insufficient authorization")
     server = submitd(relay_config({"address": relay.address, "xclient": True}))
     c = open_session(server, certs)
-    # XCLIENT is part of opening the relay connection, which MAIL needs first.
-    assert_reply(c.cmd("MAIL FROM:<alice@example.org>"), 451, "4.7.0")
+    # XCLIENT is part of opening the relay connection, which the first RCPT
+    # (taking MAIL along) needs.
+    assert_reply(c.cmd("MAIL FROM:<alice@example.org>"), 250)
+    assert_reply(c.cmd("RCPT TO:<bob@example.net>"), 451, "4.7.0")
     assert relay.messages == []
     server.wait_event("relay-failed")
 

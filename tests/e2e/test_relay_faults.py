@@ -35,7 +35,8 @@ def test_relay_unreachable_451_441(submitd, certs):
     mark = server.mark()
     c = open_session(server, certs)
     stage, r = attempt(c, "alice@example.org", ["bob@example.net"], MSG)
-    assert stage == "mail"  # MAIL is the first command the relay must see
+    # MAIL is answered here and goes to the relay with the first RCPT.
+    assert stage == "rcpt"
     assert_reply(r, 451, "4.4.1")
     assert_reply(c.cmd("NOOP"), 250)
     ev = server.wait_event("relay-failed", after=mark)
@@ -51,8 +52,12 @@ def test_mail_refused_by_relay(submitd, recording_relay, certs, reply, code, enh
     server = submitd(relay_config(relay))
     c = open_session(server, certs)
     stage, r = attempt(c, "alice@example.org", ["bob@example.net"], MSG)
-    assert stage == "mail"
+    # The relay's MAIL reply answers the RCPT that took MAIL to it, and every
+    # later RCPT of the transaction without asking the relay again.
+    assert stage == "rcpt"
     assert_reply(r, code, enh)
+    assert_reply(c.cmd("RCPT TO:<carol@example.net>"), code, enh)
+    assert_reply(c.cmd("DATA"), 554, "5.5.1")
     assert relay.messages == []
     session_still_works(c, relay)
 

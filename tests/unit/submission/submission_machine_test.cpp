@@ -270,13 +270,14 @@ using batch_list = std::vector<std::vector<std::string>>;
 constexpr std::string_view k354 = "354 End data with <CR><LF>.<CR><LF>\r\n";
 
 // ---------------------------------------------------------------------------
-// MAIL and the relay's reply
+// MAIL and the relay's reply: MAIL is answered here and goes to the relay
+// with the first RCPT; a refusal answers that RCPT and every later one.
 
 struct relay_reply_case {
     std::string name;
     std::string relay;   ///< the relay's reply to MAIL, on the wire
-    std::string client;  ///< what the client gets
-    bool open;           ///< the transaction is open afterwards (a second MAIL is nested)
+    std::string client;  ///< what the client gets for each RCPT when MAIL was refused
+    bool open;           ///< the relay accepted MAIL
 };
 
 TEST(submission_machine, mail_reply_from_relay_table) {
@@ -303,17 +304,31 @@ TEST(submission_machine, mail_reply_from_relay_table) {
         SCOPED_TRACE(c.name);
         harness h;
         h.script.push_back(rr(c.relay));
+        h.script.push_back(rr(c.open ? "250 2.1.5 Ok\r\n" : "503 5.5.1 MAIL first\r\n"));
         EXPECT_EQ(h.feed("MAIL FROM:<alice@example.org>\r\n"), action::need_input);
-        EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<alice@example.org>"}}));
-        EXPECT_EQ(h.out(), c.client);
+        EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n");
+        EXPECT_TRUE(h.take_batches().empty());
+        h.feed("RCPT TO:<bob@example.net>\r\n");
+        EXPECT_EQ(h.take_batches(),
+                  (batch_list{{"MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>"}}));
+        EXPECT_EQ(h.out(), c.open ? "250 2.1.5 Ok\r\n" : c.client);
+        // The client's transaction is open either way: MAIL is nested.
         h.feed("MAIL FROM:<other@example.org>\r\n");
+        EXPECT_EQ(h.out(), "503 5.5.1 Nested MAIL command\r\n");
+        h.feed("RCPT TO:<carol@example.net>\r\nDATA\r\n");
         if (c.open) {
-            EXPECT_EQ(h.out(), "503 5.5.1 Nested MAIL command\r\n");
-            EXPECT_TRUE(h.take_batches().empty());
-        } else {
-            EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n");
-            EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<other@example.org>"}}));
+            EXPECT_EQ(h.take_batches(), (batch_list{{"RCPT TO:<carol@example.net>"}}));
+            EXPECT_EQ(h.out(), "250 2.1.5 Ok\r\n"s + std::string(k354));
+            continue;
         }
+        // Later RCPTs get the same refusal without asking the relay again.
+        EXPECT_TRUE(h.take_batches().empty());
+        EXPECT_EQ(h.out(), c.client + "554 5.5.1 No valid recipients\r\n");
+        // RSET: the relay holds no transaction of ours; a new MAIL goes again.
+        h.feed("RSET\r\nMAIL FROM:<other@example.org>\r\nRCPT TO:<bob@example.net>\r\n");
+        EXPECT_EQ(h.take_batches(),
+                  (batch_list{{"MAIL FROM:<other@example.org>", "RCPT TO:<bob@example.net>"}}));
+        EXPECT_EQ(h.out(), "250 2.0.0 Reset state\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n");
     }
 }
 
@@ -388,10 +403,14 @@ TEST(submission_machine, mail_parameters_table) {
         harness h(c.rich ? rich_settings() : base_settings());
         h.feed("MAIL " + c.args + "\r\n");
         EXPECT_EQ(h.out(), c.client);
+        EXPECT_TRUE(h.take_batches().empty());  // held until the first RCPT
+        h.feed("RCPT TO:<c@d.example>\r\n");
         if (c.relay.empty()) {
+            EXPECT_EQ(h.out(), "503 5.5.1 MAIL first\r\n");
             EXPECT_TRUE(h.take_batches().empty());
         } else {
-            EXPECT_EQ(h.take_batches(), (batch_list{{c.relay}}));
+            EXPECT_EQ(h.out(), "250 2.1.5 Ok\r\n");
+            EXPECT_EQ(h.take_batches(), (batch_list{{c.relay, "RCPT TO:<c@d.example>"}}));
         }
     }
 }
@@ -404,9 +423,10 @@ TEST(submission_machine, auth_parameter_is_xtext_of_the_login) {
     spool sp;
     submission_machine m(s, hand, sp);
     std::size_t consumed = 0;
-    EXPECT_EQ(m.on_input("MAIL FROM:<a@b.example>\r\n", consumed), action::relay_commands);
-    EXPECT_EQ(m.relay_out(),
-              (std::vector<std::string>{"MAIL FROM:<a@b.example> AUTH=al+2Bice+3Dx+20y"}));
+    EXPECT_EQ(m.on_input("MAIL FROM:<a@b.example>\r\n", consumed), action::need_input);
+    EXPECT_EQ(m.on_input("RCPT TO:<c@d.example>\r\n", consumed), action::relay_commands);
+    EXPECT_EQ(m.relay_out(), (std::vector<std::string>{"MAIL FROM:<a@b.example> AUTH=al+2Bice+3Dx+20y",
+                                                       "RCPT TO:<c@d.example>"}));
 }
 
 TEST(submission_machine, no_relay_configured) {
@@ -460,10 +480,15 @@ TEST(submission_machine, rcpt_parameters_table) {
         h.feed("RCPT " + c.args + "\r\n");
         std::string o = h.out();
         EXPECT_EQ(o, c.client);
+        auto batches = h.take_batches();
         if (c.relay.empty()) {
-            EXPECT_TRUE(h.take_batches().empty());
+            EXPECT_TRUE(batches.empty());
         } else {
-            EXPECT_EQ(h.take_batches(), (batch_list{{c.relay}}));
+            // The held MAIL goes first, in the same batch.
+            ASSERT_EQ(batches.size(), 1u);
+            ASSERT_EQ(batches[0].size(), 2u);
+            EXPECT_TRUE(batches[0][0].starts_with("MAIL FROM:<a@b.example>")) << batches[0][0];
+            EXPECT_EQ(batches[0][1], c.relay);
         }
     }
 }
@@ -485,11 +510,11 @@ TEST(submission_machine, sequence_errors_table) {
         {"second MAIL",
          "MAIL FROM:<a@b.example>\r\nMAIL FROM:<x@b.example>\r\n",
          "250 2.1.0 Ok\r\n503 5.5.1 Nested MAIL command\r\n",
-         {{"MAIL FROM:<a@b.example>"}}},
+         {}},
         {"DATA without recipient",
          "MAIL FROM:<a@b.example>\r\nDATA\r\n",
          "250 2.1.0 Ok\r\n554 5.5.1 No valid recipients\r\n",
-         {{"MAIL FROM:<a@b.example>"}}},
+         {}},
         {"DATA with an argument",
          "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA now\r\n",
          "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n501 5.5.4 Syntax: DATA\r\n",
@@ -519,7 +544,7 @@ TEST(submission_machine, data_after_mail_refused_by_the_relay) {
     h.by_line["RCPT TO:<c@d.example>"] = rr("503 5.5.1 Need MAIL first\r\n");
     h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n");
     EXPECT_EQ(h.out(),
-              "550 5.7.1 Go away\r\n503 5.5.1 Need MAIL first\r\n503 5.5.1 MAIL first\r\n");
+              "250 2.1.0 Ok\r\n550 5.7.1 Go away\r\n554 5.5.1 No valid recipients\r\n");
     EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
     EXPECT_TRUE(h.sent.empty());
 }
@@ -557,8 +582,7 @@ TEST(submission_machine, whole_transaction_and_following_commands_in_one_input) 
               action::need_input);
     EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"s + std::string(k354) +
                            "250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 OK\r\n250 2.1.0 Ok\r\n");
-    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"},
-                                            {"MAIL FROM:<a@b.example>"}}));
+    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
     ASSERT_EQ(h.bodies.size(), 1u);
     EXPECT_EQ(h.bodies[0], "x\r\n");
     EXPECT_EQ(h.sent[0].id, "s1.1");
@@ -624,17 +648,20 @@ TEST(submission_machine, recipients_refused_by_the_relay_do_not_count) {
 TEST(submission_machine, commands_after_a_group_wait_for_its_replies) {
     harness h;
     std::size_t consumed = 0;
-    std::string in = "MAIL FROM:<a@b.example>\r\nNOOP\r\nRCPT TO:<c@d.example>\r\n";
+    std::string in =
+        "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nNOOP\r\nRCPT TO:<e@d.example>\r\n";
     EXPECT_EQ(h.m.on_input(in, consumed), action::relay_commands);
     // NOOP was read and waits; the RCPT after it is not read yet.
-    EXPECT_EQ(in.substr(consumed), "RCPT TO:<c@d.example>\r\n");
-    EXPECT_EQ(h.m.relay_out(), (std::vector<std::string>{"MAIL FROM:<a@b.example>"}));
-    EXPECT_EQ(h.m.output(), "");
-    EXPECT_EQ(h.m.on_relay_replies({rr("250 2.1.0 Ok\r\n")}), action::need_input);
-    EXPECT_EQ(h.m.output(), "250 2.1.0 Ok\r\n");
+    EXPECT_EQ(in.substr(consumed), "RCPT TO:<e@d.example>\r\n");
+    EXPECT_EQ(h.m.relay_out(),
+              (std::vector<std::string>{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}));
+    EXPECT_EQ(h.m.output(), "250 2.1.0 Ok\r\n");  // MAIL's own, before the group
+    EXPECT_EQ(h.m.on_relay_replies({rr("250 2.1.0 Ok\r\n"), rr("250 2.1.5 Ok\r\n")}),
+              action::need_input);
+    EXPECT_EQ(h.m.output(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n");
     // Called again with no new bytes: the waiting NOOP runs.
     EXPECT_EQ(h.m.on_input("", consumed), action::need_input);
-    EXPECT_EQ(h.m.output(), "250 2.1.0 Ok\r\n250 2.0.0 OK\r\n");
+    EXPECT_EQ(h.m.output(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 OK\r\n");
 }
 
 // ---------------------------------------------------------------------------
@@ -661,10 +688,16 @@ TEST(submission_machine, relay_failure_for_a_group_table) {
             harness h;
             h.script.push_back(c.failure);
             EXPECT_EQ(h.feed("MAIL FROM:<a@b.example>\r\n"), action::need_input);
+            EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n");
+            h.feed("RCPT TO:<c@d.example>\r\n");
             EXPECT_EQ(h.out(), c.reply);
-            // The session lives on; the transaction is gone.
-            h.feed("NOOP\r\nRCPT TO:<c@d.example>\r\nMAIL FROM:<a@b.example>\r\n");
-            EXPECT_EQ(h.out(), "250 2.0.0 OK\r\n503 5.5.1 MAIL first\r\n250 2.1.0 Ok\r\n");
+            // The session lives on, and so does the transaction, which has no
+            // recipient yet: MAIL goes again with the next RCPT.
+            h.take_batches();
+            h.feed("NOOP\r\nRCPT TO:<c@d.example>\r\n");
+            EXPECT_EQ(h.out(), "250 2.0.0 OK\r\n250 2.1.5 Ok\r\n");
+            EXPECT_EQ(h.take_batches(),
+                      (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
         }
         {
             // A whole group: every relay command gets the failure, local
@@ -677,9 +710,9 @@ TEST(submission_machine, relay_failure_for_a_group_table) {
             EXPECT_EQ(h.take_batches(),
                       (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>",
                                    "RCPT TO:<e@d.example>"}}));
-            EXPECT_EQ(h.out(), c.reply + c.reply +
+            EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n" + c.reply +
                                    "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n" +
-                                   c.reply + "503 5.5.1 MAIL first\r\n");
+                                   c.reply + "554 5.5.1 No valid recipients\r\n");
         }
     }
 }
@@ -688,17 +721,25 @@ TEST(submission_machine, relay_failure_after_mail_accepted) {
     harness h;
     h.feed("MAIL FROM:<a@b.example>\r\n");
     EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n");
-    h.script.push_back(relay_failure::lost);
     h.feed("RCPT TO:<c@d.example>\r\n");
+    EXPECT_EQ(h.out(), "250 2.1.5 Ok\r\n");
+    h.script.push_back(relay_failure::lost);
+    h.feed("RCPT TO:<e@d.example>\r\n");
     EXPECT_EQ(h.out(), "451 4.4.0 Lost connection to relay server, try again later\r\n");
-    // The relay's transaction died with its connection: start over.
-    h.feed("RCPT TO:<c@d.example>\r\nMAIL FROM:<a@b.example>\r\n");
-    EXPECT_EQ(h.out(), "503 5.5.1 MAIL first\r\n250 2.1.0 Ok\r\n");
+    // The relay's transaction, with a recipient the client was told it
+    // had, died with its connection: the client starts over.
+    h.take_batches();
+    h.feed("RCPT TO:<c@d.example>\r\nDATA\r\nMAIL FROM:<a@b.example>\r\n");
+    EXPECT_EQ(h.out(), "503 5.5.1 MAIL first\r\n503 5.5.1 MAIL first\r\n250 2.1.0 Ok\r\n");
+    EXPECT_TRUE(h.take_batches().empty());
 }
 
 // A relay failure injected at every relay line of a transaction, of every
 // kind, and at the final reply: the client gets exactly one reply per
-// command, never a 250 for the message, and the session goes on.
+// command, a 451 for the one that failed, and the session goes on; a
+// message accepted in the end goes to exactly the recipients that the
+// client was told were accepted (a failure before any recipient keeps the
+// transaction: MAIL goes again with the next RCPT).
 TEST(submission_machine, relay_failure_at_every_step) {
     const std::vector<std::string> commands = {"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>",
                                                "RCPT TO:<e@d.example>", "DATA"};
@@ -732,18 +773,28 @@ TEST(submission_machine, relay_failure_at_every_step) {
             }
             auto finals = final_lines(all);
             ASSERT_EQ(finals.size(), commands.size()) << all;
+            std::vector<std::string> told;  // recipients the client had 250 for
+            for (std::size_t i : {1u, 2u}) {
+                if (finals[i].starts_with("250")) told.push_back(i == 1 ? "c@d.example" : "e@d.example");
+            }
             if (finals.back().starts_with("354")) {
                 h.feed("body\r\n.\r\n");
                 std::string o = h.out();
-                EXPECT_TRUE(o.starts_with("451 4.")) << o;
                 EXPECT_EQ(final_lines(o).size(), 1u) << o;
+                if (fail_at == 3) {
+                    EXPECT_TRUE(o.starts_with("451 4.")) << o;
+                } else {
+                    EXPECT_EQ(o, "250 2.0.0 Ok: queued as Q1\r\n");
+                    ASSERT_EQ(h.sent.size(), 1u);
+                    EXPECT_EQ(h.sent[0].recipients, told);
+                }
                 all += o;
             } else {
                 EXPECT_TRUE(finals.back().starts_with("503 5.5.1") ||
                             finals.back().starts_with("554 5.5.1"))
                     << all;
+                EXPECT_TRUE(h.sent.empty());
             }
-            EXPECT_EQ(all.find("250 2.0.0 Ok: queued"), std::string::npos);
             EXPECT_NE(all.find("451 4."), std::string::npos) << all;
             EXPECT_EQ(h.feed("NOOP\r\n"), action::need_input);
             EXPECT_EQ(h.out(), "250 2.0.0 OK\r\n");
@@ -795,7 +846,7 @@ TEST(submission_machine, final_reply_table) {
         // The transaction is reset: a new MAIL is taken, DATA needs one.
         h.feed("DATA\r\nMAIL FROM:<x@b.example>\r\n");
         EXPECT_EQ(h.out(), "503 5.5.1 MAIL first\r\n250 2.1.0 Ok\r\n");
-        EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<x@b.example>"}}));
+        EXPECT_TRUE(h.take_batches().empty());
     }
 }
 
@@ -1069,7 +1120,7 @@ TEST(submission_machine, rset_with_an_open_transaction_resets_the_relay_silently
 
 TEST(submission_machine, rset_pipelined_with_a_new_transaction) {
     harness h;
-    h.feed("MAIL FROM:<a@b.example>\r\n");
+    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
     h.out();
     h.take_batches();
     h.feed("RSET\r\nMAIL FROM:<x@b.example>\r\nRCPT TO:<c@d.example>\r\n");
@@ -1082,16 +1133,24 @@ TEST(submission_machine, rset_without_a_transaction_stays_local) {
     harness h;
     h.feed("RSET\r\n");
     EXPECT_EQ(h.out(), "250 2.0.0 Reset state\r\n");
-    h.by_line["MAIL FROM:<a@b.example>"] = rr("550 5.7.1 No\r\n");
+    // A MAIL held, never sent: nothing to reset at the relay.
+    h.fallback = nullptr;
     h.feed("MAIL FROM:<a@b.example>\r\nRSET\r\n");
-    EXPECT_EQ(h.out(), "550 5.7.1 No\r\n250 2.0.0 Reset state\r\n");
-    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>"}}));
+    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.0.0 Reset state\r\n");
+    EXPECT_TRUE(h.take_batches().empty());
+    // A MAIL the relay refused: no transaction there either.
+    h.by_line["MAIL FROM:<a@b.example>"] = rr("550 5.7.1 No\r\n");
+    h.by_line["RCPT TO:<c@d.example>"] = rr("503 5.5.1 MAIL first\r\n");
+    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRSET\r\n");
+    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n550 5.7.1 No\r\n250 2.0.0 Reset state\r\n");
+    EXPECT_EQ(h.take_batches(),
+              (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
 }
 
 TEST(submission_machine, ehlo_ends_a_transaction) {
     auto s = base_settings();
     harness h(s);
-    h.feed("MAIL FROM:<a@b.example>\r\n");
+    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
     h.out();
     h.take_batches();
     h.feed("EHLO again.test\r\n");
@@ -1224,9 +1283,11 @@ TEST(submission_machine, quit_closes_and_nothing_after_it_runs) {
 
 TEST(submission_machine, quit_after_a_pipelined_group) {
     harness h;
-    EXPECT_EQ(h.feed("MAIL FROM:<a@b.example>\r\nQUIT\r\n"), action::close);
-    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n221 2.0.0 Bye\r\n");
-    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>"}}));
+    EXPECT_EQ(h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nQUIT\r\n"),
+              action::close);
+    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n221 2.0.0 Bye\r\n");
+    EXPECT_EQ(h.take_batches(),
+              (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
 }
 
 TEST(submission_machine, bad_command_limit) {
@@ -1251,13 +1312,15 @@ TEST(submission_machine, good_commands_reset_the_bad_command_count) {
 
 TEST(submission_machine, bad_command_limit_inside_a_group_keeps_the_order) {
     harness h;
-    EXPECT_EQ(h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:x\r\nRCPT TO:x\r\nRCPT TO:x\r\n"
-                     "RCPT TO:x\r\nRCPT TO:x\r\nRCPT TO:<c@d.example>\r\n"),
+    EXPECT_EQ(h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<b@d.example>\r\nRCPT TO:x\r\n"
+                     "RCPT TO:x\r\nRCPT TO:x\r\nRCPT TO:x\r\nRCPT TO:x\r\n"
+                     "RCPT TO:<c@d.example>\r\n"),
               action::close);
     const std::string bad = "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n";
-    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n" + bad + bad + bad + bad + bad +
+    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" + bad + bad + bad + bad + bad +
                            "421 4.7.0 mx.test Too many bad commands, closing connection\r\n");
-    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>"}}));
+    EXPECT_EQ(h.take_batches(),
+              (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<b@d.example>"}}));
 }
 
 TEST(submission_machine, line_too_long_then_next_command) {
