@@ -10,7 +10,9 @@
 #include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <memory>
 
 namespace submitd::net {
 
@@ -44,7 +46,12 @@ void stream::ssl_free::operator()(ssl_st* s) const {
     SSL_free(s);
 }
 
-stream::stream(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+stream::stream(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {
+    // Reads are non-blocking attempts (read_append); a failure here shows
+    // there as a read error.
+    std::error_code ignored;
+    socket_.non_blocking(true, ignored);
+}
 
 stream::~stream() = default;
 
@@ -102,27 +109,54 @@ asio::awaitable<std::error_code> stream::wait_for_tls(int ssl_error) {
     co_return tls_error(ssl_error, errno);
 }
 
-asio::awaitable<std::pair<std::error_code, std::size_t>> stream::read_some(
-    asio::mutable_buffer buf) {
+namespace {
+
+constexpr std::size_t scratch_size = 65536;
+
+/// The thread's read buffer: filled by a non-blocking read and copied out
+/// before the coroutine can suspend, so sessions of one thread share it.
+char* scratch() {
+    thread_local std::unique_ptr<char[]> buf(new char[scratch_size]);
+    return buf.get();
+}
+
+}  // namespace
+
+asio::awaitable<std::error_code> stream::read_append(std::string& out, std::size_t max,
+                                                     bool wait_first) {
+    max = std::min(max, scratch_size);
     std::error_code ec;
-    std::size_t n = 0;
-    if (!ssl_) {
-        std::tie(ec, n) = co_await socket_.async_read_some(buf, use_tuple);
-        bytes_in_ += n;
-        co_return std::pair{ec, n};
+    if (wait_first) {
+        ec = co_await wait_readable();
+        if (ec) co_return ec;
     }
     for (;;) {
-        ERR_clear_error();
-        errno = 0;
-        int r = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
-        if (r == 1) break;
-        int err = SSL_get_error(ssl_.get(), r);
-        n = 0;
-        ec = co_await wait_for_tls(err);
-        if (ec) break;
+        char* buf = scratch();
+        std::size_t n = 0;
+        if (!ssl_) {
+            n = socket_.read_some(asio::buffer(buf, max), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                auto [wec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+                if (wec) co_return wec;
+                continue;
+            }
+        } else {
+            ERR_clear_error();
+            errno = 0;
+            int r = SSL_read_ex(ssl_.get(), buf, max, &n);
+            if (r != 1) {
+                int err = SSL_get_error(ssl_.get(), r);
+                ec = co_await wait_for_tls(err);
+                if (ec) co_return ec;
+                continue;
+            }
+        }
+        if (ec) co_return ec;
+        out.append(buf, n);
+        bytes_in_ += n;
+        last_read_full_ = n == max;
+        co_return std::error_code{};
     }
-    bytes_in_ += n;
-    co_return std::pair{ec, n};
 }
 
 asio::awaitable<std::error_code> stream::write_all(std::string_view data) {
@@ -209,20 +243,13 @@ asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_ki
         s.set_timeout(deadlines.idle);
     }
     s.set_idle(between);
-    std::error_code ec;
-    if (between && pending.empty()) {
-        // An idle session holds no read buffer: wait for the next command
-        // with none, and take one only once there is something to read.
-        std::string().swap(pending);
-        ec = co_await s.wait_readable();
-    }
-    if (!ec) {
-        std::size_t old = pending.size();
-        pending.resize(old + chunk);
-        auto [rec, n] = co_await s.read_some(asio::buffer(pending.data() + old, chunk));
-        pending.resize(old + n);
-        ec = rec;
-    }
+    // An idle session holds no read buffer: it waits for the next command
+    // with none. Within a command or a message, a read that filled its
+    // chunk is likely to find more at once: read before waiting then.
+    bool idle = between && pending.empty();
+    if (idle) std::string().swap(pending);
+    bool wait_first = idle || !s.last_read_full();
+    std::error_code ec = co_await s.read_append(pending, chunk, wait_first);
     s.set_idle(false);
     if (!ec) co_return read_status::data;
     if (s.timed_out()) co_return read_status::timeout;

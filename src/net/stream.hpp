@@ -44,7 +44,16 @@ public:
     /// Starts the watchdog; call once, right after construction.
     void start();
 
-    asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(asio::mutable_buffer buf);
+    /// Reads what has arrived, up to `max` bytes (at most 64 KiB), and
+    /// appends it to `out`; waits for readiness first when `wait_first` (or
+    /// when nothing has arrived yet). The bytes land in a scratch buffer of
+    /// this thread first, so that a waiting session holds no read buffer and
+    /// none is allocated and zeroed per read.
+    asio::awaitable<std::error_code> read_append(std::string& out, std::size_t max,
+                                                 bool wait_first);
+    /// The last read_append() took all it was allowed to: more is likely
+    /// waiting already.
+    bool last_read_full() const { return last_read_full_; }
     asio::awaitable<std::error_code> write_all(std::string_view data);
     /// Server-side TLS handshake on this connection.
     asio::awaitable<std::error_code> handshake(asio::ssl::context& ctx);
@@ -88,6 +97,7 @@ private:
     std::uint64_t bytes_in_ = 0;
     std::uint64_t bytes_out_ = 0;
     bool timed_out_ = false;
+    bool last_read_full_ = false;
     bool idle_ = false;
     bool stopping_ = false;
     bool closed_ = false;
