@@ -28,6 +28,12 @@ void write_log_line(log_level level, std::string_view text);
 /// Truncated to `max` bytes of input (with "..." appended).
 std::string quoted(std::string_view value, std::size_t max = 200);
 
+/// True when lines of `level` are written: callers whose arguments cost
+/// something to build (quoted(), formatting) check this first.
+inline bool log_enabled(log_level level) {
+    return level >= current_log_level();
+}
+
 template <class... Args>
 void log(log_level level, fmt::format_string<Args...> format, Args&&... args) {
     if (level < current_log_level()) return;

@@ -135,8 +135,10 @@ action login_machine::on_auth_result(const auth::auth_outcome& outcome) {
         case auth::auth_status::ok:
             user_ = outcome.user;
             state_ = state::authenticated;
-            core::log_info("login session={} user={} mechanism={}", facts_.session_id,
-                           core::quoted(user_), mechanism_);
+            if (core::log_enabled(core::log_level::info)) {
+                core::log_info("login session={} user={} mechanism={}", facts_.session_id,
+                               core::quoted(user_), mechanism_);
+            }
             reply(235, "2.7.0", "Authentication successful");
             return action::handoff;
         case auth::auth_status::temp_fail:

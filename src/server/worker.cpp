@@ -165,8 +165,11 @@ asio::awaitable<void> worker::run_connection(std::size_t i, asio::ip::tcp::socke
     facts.local_ip = local.address().to_string();
     facts.local_port = local.port();
     session_guard guard{s, live_, session_count_, facts.session_id};
-    core::log_info("connect session={} remote={} local={} listener={}", facts.session_id,
-                   endpoint_text(remote), endpoint_text(local), core::quoted(lr.listener.name));
+    if (core::log_enabled(core::log_level::info)) {
+        core::log_info("connect session={} remote={} local={} listener={}", facts.session_id,
+                       endpoint_text(remote), endpoint_text(local),
+                       core::quoted(lr.listener.name));
+    }
 
     auto token =
         limiter_->acquire(facts.remote_ip, limits.max_connections, limits.max_connections_per_ip);

@@ -56,28 +56,63 @@ std::unique_ptr<relay_link> make_link(const submission_context& ctx,
     return std::make_unique<relay_connection>(ex, ctx.relays, session);
 }
 
-/// While alive, closes `link` if it stays connected past `idle`. The timer's
-/// handler checks a shared flag, since it may be queued when this goes away.
+/// Closes the session's relay connection once it has been left unused for
+/// `idle` while the session waits for its client. One timer for the whole
+/// session, armed lazily: a wait only records when it began, and the timer,
+/// when it fires early, re-arms for the latest wait's end (no timer
+/// operation per client read). The handler holds the shared state, since it
+/// may still be queued when the closer goes away.
 class idle_closer {
 public:
-    idle_closer(const asio::any_io_executor& ex, relay_link* link, config::milliseconds idle)
-        : timer_(ex), active_(std::make_shared<bool>(true)) {
-        if (link == nullptr || !link->connected()) return;
-        timer_.expires_after(idle);
-        timer_.async_wait([link, active = active_](std::error_code ec) {
-            if (!ec && *active) link->abort("idle");
-        });
-    }
+    using clock = std::chrono::steady_clock;
+
+    idle_closer(const asio::any_io_executor& ex, config::milliseconds idle)
+        : state_(std::make_shared<state>(ex, idle)) {}
     idle_closer(const idle_closer&) = delete;
     idle_closer& operator=(const idle_closer&) = delete;
-    ~idle_closer() {
-        *active_ = false;
-        timer_.cancel();
+    ~idle_closer() { stop(); }
+
+    /// Forgets the link (it is about to go) and stops the timer.
+    void stop() {
+        state_->link = nullptr;
+        state_->timer.cancel();
     }
 
+    /// The session starts waiting for its client; `link` is idle from now.
+    void waiting(relay_link* link) {
+        state& st = *state_;
+        st.link = link;
+        st.since = clock::now();
+        st.waiting = true;
+        if (!st.armed && link != nullptr && link->connected()) arm(state_, st.since + st.idle);
+    }
+    /// The wait is over: the session may use the link.
+    void busy() { state_->waiting = false; }
+
 private:
-    asio::steady_timer timer_;
-    std::shared_ptr<bool> active_;
+    struct state {
+        state(const asio::any_io_executor& ex, config::milliseconds d) : timer(ex), idle(d) {}
+        asio::steady_timer timer;
+        config::milliseconds idle;
+        relay_link* link = nullptr;
+        clock::time_point since{};
+        bool waiting = false;
+        bool armed = false;
+    };
+
+    static void arm(const std::shared_ptr<state>& st, clock::time_point at) {
+        st->armed = true;
+        st->timer.expires_at(at);
+        st->timer.async_wait([st](std::error_code ec) {
+            st->armed = false;
+            if (ec || st->link == nullptr || !st->waiting || !st->link->connected()) return;
+            auto due = st->since + st->idle;
+            if (clock::now() < due) return arm(st, due);
+            st->link->abort("idle");
+        });
+    }
+
+    std::shared_ptr<state> state_;
 };
 
 std::string reply_text(const std::optional<relay::reply>& r) {
@@ -128,13 +163,16 @@ asio::awaitable<action> message_step(submission_machine& machine, relay_link* li
     std::uint64_t size = header.size() + message_spool.size();
     relay_outcome outcome;
     if (link) outcome = co_await link->message(tx, std::move(header), message_spool);
-    double secs = std::chrono::duration<double>(clock::now() - started).count();
-    core::log_info(
-        "message session={} tx={} from={} rcpts={} size={} relay={} reply={} "
-        "duration={:.3f}",
-        session.session_id, tx.id, core::quoted(tx.reverse_path.empty() ? "<>" : tx.reverse_path),
-        tx.recipients.size(), size, core::quoted(link ? link->address() : ""),
-        core::quoted(reply_text(outcome.reply)), secs);
+    if (core::log_enabled(core::log_level::info)) {
+        double secs = std::chrono::duration<double>(clock::now() - started).count();
+        core::log_info(
+            "message session={} tx={} from={} rcpts={} size={} relay={} reply={} "
+            "duration={:.3f}",
+            session.session_id, tx.id,
+            core::quoted(tx.reverse_path.empty() ? "<>" : tx.reverse_path),
+            tx.recipients.size(), size, core::quoted(link ? link->address() : ""),
+            core::quoted(reply_text(outcome.reply)), secs);
+    }
     co_return machine.on_relay_final(outcome);
 }
 
@@ -158,6 +196,10 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     clock::time_point command_start{};
     const net::read_deadlines deadlines{limits.idle_timeout, limits.command_timeout};
     action next = action::need_input;
+    // A relay connection left open between transactions is closed once it
+    // has been idle for relay_client.idle_timeout.
+    idle_closer closer(s.socket().get_executor(),
+                       ctx->relays ? ctx->relays->client.idle_timeout : limits.idle_timeout);
 
     for (;;) {
         // Also with nothing pending: a command may be waiting for the relay
@@ -202,14 +244,12 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             result.reason = "write-failed";
             break;
         }
-        // A relay connection left open between transactions is closed once
-        // it has been idle for relay_client.idle_timeout.
-        idle_closer closer(s.socket().get_executor(), link.get(),
-                           ctx->relays ? ctx->relays->client.idle_timeout : limits.idle_timeout);
+        closer.waiting(link.get());
         net::wait_kind wait = machine.in_body()      ? net::wait_kind::body
                               : machine.in_command() ? net::wait_kind::command_rest
                                                      : net::wait_kind::command;
         auto status = co_await net::read_input(s, pending, wait, command_start, deadlines);
+        closer.busy();
         if (status == net::read_status::data) continue;
         if (status == net::read_status::timeout) {
             machine.on_timeout();
@@ -226,6 +266,7 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     }
     // A transaction the client did not finish never reaches the relay's end
     // of data: closing the relay connection aborts it there.
+    closer.stop();
     if (link) {
         relay_link* l = link.get();
         auto releasing = l->release(std::move(link));
