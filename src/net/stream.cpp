@@ -186,14 +186,16 @@ asio::awaitable<std::error_code> stream::write_all(std::string_view data) {
 
 asio::awaitable<std::error_code> stream::handshake(asio::ssl::context& ctx) {
     std::error_code ec;
-    socket_.non_blocking(true, ec);
-    if (ec) co_return ec;
     ssl_.reset(SSL_new(ctx.native_handle()));
     if (!ssl_ || SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle())) != 1) {
         co_return tls_error(SSL_ERROR_SSL, 0);
     }
     // Partial writes: write_all() goes on from where a full socket stopped it.
     SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Read what has arrived in one read(2) rather than a record header and
+    // then its body in two (half the reads per session); what is left over
+    // is still seen by SSL_has_pending().
+    SSL_set_read_ahead(ssl_.get(), 1);
     SSL_set_accept_state(ssl_.get());
     for (;;) {
         ERR_clear_error();
