@@ -33,6 +33,11 @@ passdb_authenticator::passdb_authenticator(std::shared_ptr<passwd_file_passdb> p
       pool_(hash_threads, max_queued) {}
 
 void passdb_authenticator::authenticate(auth_request&& request, completion done) {
+    if (auto quick = check_quickly(request)) {
+        request.credentials.password.clear();
+        done(std::move(*quick));
+        return;
+    }
     // std::function needs a copyable callable, and the request holds a
     // move-only secret: share it. The job is its only owner once queued, so
     // the password is wiped when the job is destroyed.
@@ -72,6 +77,20 @@ auth_outcome passdb_authenticator::failure(const auth_request& request, std::str
     return out;
 }
 
+std::optional<auth_outcome> passdb_authenticator::check_quickly(const auth_request& request) {
+    const auto& c = request.credentials;
+    auto db = passdb();
+    if (!db) return std::nullopt;
+    // An unknown user costs a slow hash (see check()), a stale file a stat.
+    auto found = db->lookup_if_fresh(c.authcid);
+    if (!found || found->status != lookup_status::found) return std::nullopt;
+    if (!is_fast_scheme(found->entry->password)) return std::nullopt;
+    if (!c.authzid.empty() && c.authzid != c.authcid) {
+        return failure(request, "authzid not permitted");
+    }
+    return verify(request, *db, *found->entry);
+}
+
 auth_outcome passdb_authenticator::check(const auth_request& request) {
     const auto& c = request.credentials;
     // We have no authorization rules: acting as another user is refused, but
@@ -92,7 +111,14 @@ auth_outcome passdb_authenticator::check(const auth_request& request) {
         case lookup_status::found:
             break;
     }
-    switch (verify_password(found.entry->password, c.password.view())) {
+    return verify(request, *db, *found.entry);
+}
+
+auth_outcome passdb_authenticator::verify(const auth_request& request,
+                                          const passwd_file_passdb& db,
+                                          const passwd_entry& entry) {
+    const auto& c = request.credentials;
+    switch (verify_password(entry.password, c.password.view())) {
         case verify_status::match: {
             penalty_.record_success(request.remote_ip);
             auth_outcome out;
@@ -106,7 +132,7 @@ auth_outcome passdb_authenticator::check(const auth_request& request) {
             break;
     }
     core::log_warn("passdb-bad-hash user={} path={}", core::quoted(c.authcid),
-                   core::quoted(db->path()));
+                   core::quoted(db.path()));
     return temp_fail("malformed password hash");
 }
 

@@ -1,6 +1,10 @@
 // The authenticator over a passwd-file passdb: authenticate() queues the
 // check on a small pool of hashing threads and returns at once; the job looks
 // the user up, verifies the password and calls the completion on that thread.
+// A known user whose stored password takes one plain digest to check
+// (is_fast_scheme: PLAIN, SSHA512...) is checked at once on the caller's
+// thread instead, when the file needs no stat (lookup_if_fresh): the trip to
+// a hashing thread and back would cost more than the check.
 //
 // Outcomes: ok (user = authcid); failed with reason "authzid not permitted",
 // "unknown user" or "password mismatch", each with the penalty delay; and
@@ -13,6 +17,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "auth/authenticator.hpp"
 #include "auth/passwd_file_passdb.hpp"
@@ -44,6 +49,11 @@ public:
 
 private:
     auth_outcome check(const auth_request& request);
+    /// The outcome when it can be had without a slow hash or a file check.
+    std::optional<auth_outcome> check_quickly(const auth_request& request);
+    /// Verifies the password of a user that was found.
+    auth_outcome verify(const auth_request& request, const passwd_file_passdb& db,
+                        const passwd_entry& entry);
     auth_outcome failure(const auth_request& request, std::string reason);
     std::shared_ptr<passwd_file_passdb> passdb() const;
 

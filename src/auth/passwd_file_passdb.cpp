@@ -173,6 +173,20 @@ passdb_lookup passwd_file_passdb::lookup(std::string_view user) {
     return {lookup_status::found, std::shared_ptr<const passwd_entry>(std::move(db), entry)};
 }
 
+std::optional<passdb_lookup> passwd_file_passdb::lookup_if_fresh(std::string_view user) {
+    std::shared_ptr<const passwd_db> db;
+    {
+        auto now = now_();
+        std::lock_guard lock(mutex_);
+        if (!checked_ || now - last_check_ >= check_interval_ || !snapshot_) return std::nullopt;
+        db = snapshot_;
+    }
+    const passwd_entry* entry = db->find(user);
+    if (entry == nullptr) return passdb_lookup{lookup_status::not_found, nullptr};
+    return passdb_lookup{lookup_status::found,
+                         std::shared_ptr<const passwd_entry>(std::move(db), entry)};
+}
+
 void passwd_file_passdb::check_now() {
     maybe_reload(true);
 }

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -64,6 +65,10 @@ public:
     /// Finds `user` (exact match) in the current snapshot, after reloading the
     /// file if the interval has passed and it changed.
     passdb_lookup lookup(std::string_view user);
+
+    /// lookup() without touching the file: nullopt when the interval has
+    /// passed (a stat is due, which lookup() does) or there is no snapshot.
+    std::optional<passdb_lookup> lookup_if_fresh(std::string_view user);
 
     /// Checks the file now, ignoring the interval (for SIGHUP and tests).
     void check_now();

@@ -362,6 +362,26 @@ std::optional<std::string> hash_password(std::string_view scheme_name, std::stri
     return out;
 }
 
+bool is_fast_scheme(std::string_view stored) {
+    auto parts = split_scheme(stored);
+    if (!parts) return false;
+    const scheme_info* s = find_scheme(parts->scheme);
+    if (s == nullptr) return false;
+    switch (s->kind) {
+        case scheme_kind::plain:
+        case scheme_kind::ssha256:
+        case scheme_kind::ssha512:
+        case scheme_kind::sha256:
+        case scheme_kind::sha512:
+            return true;
+        case scheme_kind::crypt:
+        case scheme_kind::argon2i:
+        case scheme_kind::argon2id:
+            return false;
+    }
+    return false;
+}
+
 bool is_known_scheme(std::string_view scheme) {
     return find_scheme(scheme) != nullptr;
 }

@@ -64,6 +64,12 @@ verify_status verify_password(std::string_view stored, std::string_view password
 std::optional<std::string> hash_password(std::string_view scheme, std::string_view password,
                                          const hash_options& options = {});
 
+/// @return true when checking a password against `stored` ("{SCHEME}data")
+/// costs one plain digest at most (PLAIN, SHA256, SSHA512...), as opposed to
+/// a deliberately slow hash (crypt(3) schemes, Argon2): cheap enough to do
+/// on an event loop.
+bool is_fast_scheme(std::string_view stored);
+
 /// @return true when `scheme` (without braces, case-insensitive) is one of ours.
 bool is_known_scheme(std::string_view scheme);
 

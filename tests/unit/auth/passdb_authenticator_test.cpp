@@ -46,9 +46,38 @@ TEST(passdb_authenticator, ok) {
         EXPECT_EQ(r.outcome.status, auth_status::ok) << user << " " << r.outcome.reason;
         EXPECT_EQ(r.outcome.user, user);
         EXPECT_EQ(r.outcome.delay, 0ms);
-        EXPECT_NE(r.thread, std::this_thread::get_id());
     }
     EXPECT_EQ(run(auth, "", "carol", "carol pw").outcome.status, auth_status::ok);
+}
+
+TEST(passdb_authenticator, slow_hashes_on_the_pool_fast_ones_at_once) {
+    // A queue of 0: anything sent to the pool is refused, which shows where
+    // each check ran as well as the thread does.
+    passdb_authenticator auth(sample_passdb(), test_penalty, 1, 0);
+    // dave's {SSHA512}: one digest, checked on the calling thread.
+    auto r = run(auth, "", "dave", password);
+    EXPECT_EQ(r.outcome.status, auth_status::ok) << r.outcome.reason;
+    EXPECT_EQ(r.thread, std::this_thread::get_id());
+    r = run(auth, "", "dave", "wrong");
+    EXPECT_EQ(r.outcome.status, auth_status::failed);
+    EXPECT_EQ(r.outcome.reason, "password mismatch");
+    EXPECT_EQ(r.outcome.delay, 100ms);
+    r = run(auth, "someone", "dave", password);
+    EXPECT_EQ(r.outcome.status, auth_status::failed);
+    EXPECT_EQ(r.outcome.reason, "authzid not permitted");
+    // crypt(3) schemes and unknown users (a dummy slow hash) go to the pool.
+    for (const char* user : {"alice@example.org", "bob@example.org", "nobody"}) {
+        EXPECT_EQ(run(auth, "", user, password).outcome.reason, "auth queue full") << user;
+    }
+}
+
+TEST(passdb_authenticator, fast_scheme_goes_to_the_pool_when_the_file_is_due_a_check) {
+    // check_interval 0: every lookup stats the file, which the event loop must not.
+    auto db = std::make_shared<passwd_file_passdb>(sample, 0ms);
+    passdb_authenticator auth(db, test_penalty, 1);
+    auto r = run(auth, "", "dave", password);
+    EXPECT_EQ(r.outcome.status, auth_status::ok);
+    EXPECT_NE(r.thread, std::this_thread::get_id());
 }
 
 TEST(passdb_authenticator, authzid_same_as_authcid_is_fine) {

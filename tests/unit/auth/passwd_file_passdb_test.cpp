@@ -121,6 +121,28 @@ TEST_F(passdb_file_test, reloads_after_interval_when_changed) {
     EXPECT_EQ(carol.entry->password, "{PLAIN}z");
 }
 
+TEST_F(passdb_file_test, lookup_if_fresh_never_touches_the_file) {
+    write_users("bob:{PLAIN}x\n");
+    auto passdb = make_passdb();
+    EXPECT_EQ(passdb.lookup("bob").status, lookup_status::found);  // checked now
+    auto bob = passdb.lookup_if_fresh("bob");
+    ASSERT_TRUE(bob);
+    EXPECT_EQ(bob->status, lookup_status::found);
+    EXPECT_EQ(bob->entry->password, "{PLAIN}x");
+    write_users("carol:{PLAIN}y\n");
+    now_ += 500ms;  // within the interval: the snapshot as it was
+    auto carol = passdb.lookup_if_fresh("carol");
+    ASSERT_TRUE(carol);
+    EXPECT_EQ(carol->status, lookup_status::not_found);
+    now_ += 500ms;  // a check is due: only lookup() does it
+    EXPECT_FALSE(passdb.lookup_if_fresh("carol"));
+    EXPECT_FALSE(passdb.lookup_if_fresh("bob"));
+    EXPECT_EQ(passdb.lookup("carol").status, lookup_status::found);
+    carol = passdb.lookup_if_fresh("carol");
+    ASSERT_TRUE(carol);
+    EXPECT_EQ(carol->status, lookup_status::found);
+}
+
 TEST_F(passdb_file_test, check_now_ignores_interval) {
     write_users("bob:{PLAIN}x\n");
     auto passdb = make_passdb();
