@@ -17,7 +17,12 @@
 //
 // The state machine holds back at most a "." and a CR between calls and
 // writes runs of ordinary bytes in bulk, so it is O(n) whatever the split.
+// Ordinary lines (CRLF-ended, not starting with ".") pass through unchanged,
+// so a run of them is copied in one piece: most messages are one run per read.
 #include "smtp/data_codec.hpp"
+
+#include <algorithm>
+#include <cstring>
 
 namespace submitd::smtp {
 namespace {
@@ -26,11 +31,47 @@ constexpr char cr = '\r';
 constexpr char lf = '\n';
 constexpr char dot = '.';
 
-/// End of the run of bytes from `p` that are neither CR nor LF.
-const char* line_text_end(const char* p, const char* end) {
-    while (p < end && *p != cr && *p != lf)
-        ++p;
-    return p;
+/// Finds line-end bytes with memchr, remembering the next CR and the next LF
+/// it found so that no byte is scanned twice (queries only move forward).
+class line_end_scanner {
+public:
+    explicit line_end_scanner(const char* end) : end_(end) {}
+
+    /// The first CR or LF at or after `p` (`end` when none).
+    const char* next(const char* p) {
+        if (next_cr_ < p) next_cr_ = find(p, cr);
+        if (next_lf_ < p) next_lf_ = find(p, lf);
+        return std::min(next_cr_, next_lf_);
+    }
+
+private:
+    const char* find(const char* p, char c) const {
+        const void* hit = std::memchr(p, c, static_cast<std::size_t>(end_ - p));
+        return hit != nullptr ? static_cast<const char*>(hit) : end_;
+    }
+
+    const char* end_;
+    const char* next_cr_ = nullptr;
+    const char* next_lf_ = nullptr;
+};
+
+/// From `p`, inside a line's text: the end of the run of whole ordinary lines
+/// (each ended by CRLF and followed by a line that does not start with ".")
+/// and the line text after them. The run stops at the first CR or LF that is
+/// not such a line end, or just after a CRLF followed by "." or by the end
+/// of the input; `at_line_start` then says it stopped after a CRLF.
+const char* ordinary_run(line_end_scanner& scan, const char* p, const char* end,
+                         bool& at_line_start) {
+    at_line_start = false;
+    for (;;) {
+        const char* stop = scan.next(p);
+        if (stop == end || *stop != cr || stop + 1 == end || stop[1] != lf) return stop;
+        p = stop + 2;
+        if (p == end || *p == dot) {
+            at_line_start = true;
+            return p;
+        }
+    }
 }
 
 }  // namespace
@@ -63,6 +104,7 @@ data_decoder::result data_decoder::decode(std::span<const char> in, std::string&
     const char* const begin = in.data();
     const char* const end = begin + in.size();
     const char* p = begin;
+    line_end_scanner scan(end);
     // Each step consumes a byte or moves to a state that will; no state
     // returns to itself without consuming, so the loop is linear.
     while (p < end) {
@@ -78,9 +120,14 @@ data_decoder::result data_decoder::decode(std::span<const char> in, std::string&
                 break;
 
             case state::text: {
-                const char* const stop = line_text_end(p, end);
+                bool at_line_start = false;
+                const char* const stop = ordinary_run(scan, p, end, at_line_start);
                 emit(out, p, static_cast<std::size_t>(stop - p));
                 p = stop;
+                if (at_line_start) {
+                    state_ = state::line_start;
+                    break;
+                }
                 if (p == end) break;
                 if (*p == cr) {
                     state_ = state::text_cr;
@@ -148,6 +195,7 @@ data_decoder::result data_decoder::decode(std::span<const char> in, std::string&
 void dot_stuffer::encode(std::span<const char> in, std::string& out) {
     const char* p = in.data();
     const char* const end = p + in.size();
+    line_end_scanner scan(end);
     while (p < end) {
         if (pending_cr_) {
             pending_cr_ = false;
@@ -162,9 +210,14 @@ void dot_stuffer::encode(std::span<const char> in, std::string& out) {
             if (*p == dot) out += dot;  // RFC 5321 section 4.5.2
             line_start_ = false;
         }
-        const char* const stop = line_text_end(p, end);
+        bool at_line_start = false;
+        const char* const stop = ordinary_run(scan, p, end, at_line_start);
         out.append(p, stop);
         p = stop;
+        if (at_line_start) {
+            line_start_ = true;
+            continue;
+        }
         if (p == end) break;
         if (*p == cr) {
             pending_cr_ = true;
