@@ -168,7 +168,8 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
                     co_return result;
                 }
                 result.commands = machine.commands();
-                result.handoff = machine.take_handoff(std::move(pending));
+                result.handoff =
+                    std::make_unique<ipc::handoff>(machine.take_handoff(std::move(pending)));
                 co_return result;
             case action::close:
                 co_await net::flush(s, machine.output(), limits.idle_timeout);

@@ -30,7 +30,9 @@ struct login_context {
 };
 
 struct login_result {
-    std::optional<ipc::handoff> handoff;  ///< set when the client authenticated
+    /// Set when the client authenticated (on the heap: the caller's frame
+    /// keeps this result for the whole session).
+    std::unique_ptr<ipc::handoff> handoff;
     std::string reason;                   ///< why the session ended otherwise
     unsigned commands = 0;
 };

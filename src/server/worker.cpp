@@ -180,7 +180,7 @@ asio::awaitable<void> worker::run_connection(std::size_t i, asio::ip::tcp::socke
     guard.commands = result.commands;
     if (result.handoff) {
         auto sub =
-            co_await submission::run_submission(s, lr.submission, std::move(*result.handoff));
+            co_await submission::run_submission(s, lr.submission, std::move(result.handoff));
         guard.reason = sub.reason;
         guard.commands += sub.commands;
     }

@@ -45,7 +45,7 @@ void submission_machine::cmd_burl(std::string_view args) {
     req.max_size = settings_.max_message_size - std::min(settings_.max_message_size, spool_.size());
     begin_chunk();
     burl_last_ = !rest.empty();
-    burl_ = std::move(req);
+    burl_ = std::make_unique<burl_request>(std::move(req));
 }
 
 bool submission_machine::check_burl_url(std::string_view text, burl_request& req) {

@@ -180,18 +180,18 @@ asio::awaitable<action> message_step(submission_machine& machine, relay_link* li
 
 asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
                                                   std::shared_ptr<const submission_context> ctx,
-                                                  ipc::handoff handoff) {
+                                                  std::unique_ptr<ipc::handoff> handoff) {
     using clock = std::chrono::steady_clock;
     net::stream& s = *stream;
     const auto& limits = ctx->limits;
-    submission_settings settings = make_settings(*ctx, handoff);
-    std::string pending = std::move(handoff.pending_input);
+    submission_settings settings = make_settings(*ctx, *handoff);
+    std::string pending = std::move(handoff->pending_input);
     spool message_spool(ctx->submission.spool_memory, ctx->submission.spool_dir);
-    submission_machine machine(settings, std::move(handoff), message_spool);
+    submission_machine machine(settings, std::move(*handoff), message_spool);
+    handoff.reset();  // the machine has it; this frame lives as long as the session
     const ipc::handoff& session = machine.session();
     std::unique_ptr<relay_link> link;
-    std::optional<imap_fetcher> fetcher;
-    if (ctx->burl) fetcher.emplace(s.socket().get_executor(), ctx->burl, session);
+    std::unique_ptr<imap_fetcher> fetcher;  // made by the session's first BURL
     submission_result result;
     clock::time_point command_start{};
     const net::read_deadlines deadlines{limits.idle_timeout, limits.command_timeout};
@@ -224,12 +224,16 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             if (!link && next != action::fetch_url) {
                 link = make_link(*ctx, s.socket().get_executor(), session);
             }
+            if (!fetcher && next == action::fetch_url && ctx->burl) {
+                fetcher = std::make_unique<imap_fetcher>(s.socket().get_executor(), ctx->burl,
+                                                         session);
+            }
             // Each step is a coroutine of its own: its locals live in its
             // frame only while it runs, not in this one for the whole session.
             if (next == action::relay_commands) {
                 next = co_await relay_step(machine, link.get(), ctx->caps.get());
             } else if (next == action::fetch_url) {
-                next = co_await fetch_step(machine, fetcher ? &*fetcher : nullptr);
+                next = co_await fetch_step(machine, fetcher.get());
             } else {
                 next = co_await message_step(machine, link.get(), *ctx, message_spool);
             }

@@ -37,6 +37,6 @@ struct submission_result {
 
 asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
                                                   std::shared_ptr<const submission_context> ctx,
-                                                  ipc::handoff handoff);
+                                                  std::unique_ptr<ipc::handoff> handoff);
 
 }  // namespace submitd::submission

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -222,7 +223,9 @@ private:
     bool bdat_failed_ = false;              ///< a chunk was refused: later ones get 503 until RSET
     std::optional<smtp_error> bdat_error_;  ///< the reply for a chunk read only to be dropped
     std::string chunk_;
-    std::optional<burl_request> burl_;  ///< a BURL waiting for its fetch
+    /// A BURL waiting for its fetch (on the heap: most sessions never use
+    /// BURL, and an idle session should not carry its size).
+    std::unique_ptr<burl_request> burl_;
     bool burl_last_ = false;
     unsigned tx_counter_ = 0;
     unsigned commands_ = 0;
