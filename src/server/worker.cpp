@@ -155,6 +155,7 @@ asio::awaitable<void> worker::run_connection(std::size_t i, asio::ip::tcp::socke
     s->start();
     live_.insert(s.get());
     ++session_count_;
+    sessions_started_.fetch_add(1, std::memory_order_relaxed);
     if (stopping_) s->request_stop();
 
     login::client_facts facts;

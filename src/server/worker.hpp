@@ -38,6 +38,8 @@ public:
     void stop();
 
     std::size_t sessions() const { return session_count_.load(); }
+    /// Sessions accepted since start (thread-safe).
+    std::uint64_t sessions_started() const { return sessions_started_.load(); }
 
 private:
     asio::awaitable<void> accept_loop(std::size_t i);
@@ -51,6 +53,7 @@ private:
     std::shared_ptr<net::conn_limiter> limiter_;
     std::unordered_set<net::stream*> live_;
     std::atomic<std::size_t> session_count_{0};
+    std::atomic<std::uint64_t> sessions_started_{0};
     bool stopping_ = false;
     std::uint32_t id_prefix_;
     std::uint32_t id_counter_ = 0;
