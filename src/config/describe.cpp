@@ -67,6 +67,7 @@ std::string describe(const settings& s) {
                    secs(l.tls_handshake_timeout), l.max_connections);
     fmt::format_to(out, "max_connections_per_ip = {}\nmax_message_size = {}\n",
                    l.max_connections_per_ip, l.max_message_size);
+    fmt::format_to(out, "min_data_rate = {}\n", l.min_data_rate);
     static constexpr const char* tls_names[] = {"none", "starttls", "implicit"};
     for (const auto& r : s.relays) {
         fmt::format_to(out, "\n[[relay]]\naddress = {}\ntls = \"{}\"\nverify = {}\nca_file = {}\n",

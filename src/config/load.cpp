@@ -291,10 +291,10 @@ void load_passdb(const reader& r, const toml::table& root, passdb_settings& s) {
 void load_limits(const reader& r, const toml::table& root, limits_settings& s) {
     const toml::table* t = r.sub_table(root, "limits");
     if (t == nullptr) return;
-    r.check_keys(
-        *t, "limits",
-        {"max_command_line", "max_auth_line", "max_bad_commands", "idle_timeout", "command_timeout",
-         "tls_handshake_timeout", "max_connections", "max_connections_per_ip", "max_message_size"});
+    r.check_keys(*t, "limits",
+                 {"max_command_line", "max_auth_line", "max_bad_commands", "idle_timeout",
+                  "command_timeout", "tls_handshake_timeout", "max_connections",
+                  "max_connections_per_ip", "max_message_size", "min_data_rate"});
     r.get_int(*t, "limits", "max_command_line", s.max_command_line, 512, 65536);
     r.get_int(*t, "limits", "max_auth_line", s.max_auth_line, 512, 65536);
     r.get_int(*t, "limits", "max_bad_commands", s.max_bad_commands, 1, 1000);
@@ -304,6 +304,7 @@ void load_limits(const reader& r, const toml::table& root, limits_settings& s) {
     r.get_int(*t, "limits", "max_connections", s.max_connections, 1, 10'000'000);
     r.get_int(*t, "limits", "max_connections_per_ip", s.max_connections_per_ip, 1, 10'000'000);
     r.get_int(*t, "limits", "max_message_size", s.max_message_size, 1024, std::int64_t{1} << 40);
+    r.get_int(*t, "limits", "min_data_rate", s.min_data_rate, 0, std::int64_t{1} << 30);
 }
 
 void load_relays(const reader& r, const toml::table& root, std::vector<relay_settings>& out) {

@@ -73,6 +73,9 @@ struct limits_settings {
     unsigned max_connections = 1000;
     unsigned max_connections_per_ip = 20;
     std::uint64_t max_message_size = 40ull << 20;
+    /// Bytes per second a message body must keep up, on average over the
+    /// idle_timeout budget (Postfix's smtpd_min_data_rate); 0: no minimum.
+    std::uint64_t min_data_rate = 500;
 };
 
 enum class relay_kind { tcp, unix_socket, maildir };

@@ -231,16 +231,38 @@ bool is_disconnect(const std::error_code& ec) {
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
+void body_budget::restart() {
+    left_ = full_;
+    bytes_ = 0;
+    waited_ = {};
+}
+
+void body_budget::on_read(clock::duration waited, std::size_t bytes) {
+    bytes_ += bytes;
+    waited_ += waited;
+    if (min_rate_ == 0) return;
+    // Postfix's smtp_stream.c: the deadline is decremented by the time the
+    // read took and incremented by N / min_data_rate, never beyond the time
+    // limit (a fast client cannot bank time for a later stall).
+    auto earned = std::chrono::duration_cast<clock::duration>(
+        std::chrono::nanoseconds(static_cast<std::int64_t>(bytes * 1'000'000'000ull / min_rate_)));
+    left_ = std::clamp(left_ - waited + earned, clock::duration::zero(), full_);
+}
+
 asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_kind kind,
                                         stream::clock::time_point command_start,
-                                        read_deadlines deadlines) {
+                                        read_deadlines deadlines, body_budget* budget) {
     // Commands are short; a message body comes in large reads (fewer system
     // calls, decoder passes and spool writes per megabyte).
     const std::size_t chunk = kind == wait_kind::body ? 65536 : 4096;
     bool between = kind == wait_kind::command;
     if (between && s.stopping()) co_return read_status::stop;
+    if (kind != wait_kind::body) budget = nullptr;
+    const bool rate_limited = budget != nullptr && budget->is_short();
     if (kind == wait_kind::command_rest) {
         s.set_deadline(command_start + deadlines.command);
+    } else if (budget != nullptr) {
+        s.set_timeout(budget->left());
     } else {
         s.set_timeout(deadlines.idle);
     }
@@ -251,10 +273,13 @@ asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_ki
     bool idle = between && pending.empty();
     if (idle) std::string().swap(pending);
     bool wait_first = idle || !s.last_read_full();
+    const auto started = stream::clock::now();
+    const std::size_t before = pending.size();
     std::error_code ec = co_await s.read_append(pending, chunk, wait_first);
     s.set_idle(false);
+    if (budget != nullptr) budget->on_read(stream::clock::now() - started, pending.size() - before);
     if (!ec) co_return read_status::data;
-    if (s.timed_out()) co_return read_status::timeout;
+    if (s.timed_out()) co_return rate_limited ? read_status::too_slow : read_status::timeout;
     if (s.stopping() && ec == asio::error::operation_aborted) co_return read_status::stop;
     co_return is_disconnect(ec) ? read_status::disconnected : read_status::failed;
 }

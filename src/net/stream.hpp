@@ -112,6 +112,7 @@ bool is_disconnect(const std::error_code& ec);
 enum class read_status {
     data,          ///< bytes were appended
     timeout,       ///< the idle timeout or the command deadline passed
+    too_slow,      ///< a message body fell below the minimum data rate (body_budget)
     stop,          ///< the server is stopping and the session is between commands
     disconnected,  ///< the client went away
     failed,        ///< another transport error
@@ -120,6 +121,42 @@ enum class read_status {
 struct read_deadlines {
     std::chrono::milliseconds idle;     ///< waiting for a new command
     std::chrono::milliseconds command;  ///< from a command's first byte to its end
+};
+
+/// The minimum data rate of a message body (DATA, a BDAT chunk), after
+/// Postfix's smtpd_min_data_rate: a time budget that starts at the idle
+/// timeout, loses the time each read waited and gains bytes / min_rate for
+/// what the read brought, never beyond where it started. A client that stops
+/// is cut off after the idle timeout as before; one that trickles a byte at a
+/// time, each read well within the idle timeout, is cut off once its budget
+/// is spent instead of holding the session (and its spool) for ever. Only
+/// time spent waiting for the client counts. A min_rate of 0 disables it.
+class body_budget {
+public:
+    using clock = stream::clock;
+
+    body_budget(std::chrono::milliseconds full, std::uint64_t min_rate)
+        : full_(full), left_(full), min_rate_(min_rate) {}
+
+    /// A body begins: the whole budget again.
+    void restart();
+    /// A read of the body waited `waited` and brought `bytes`.
+    void on_read(clock::duration waited, std::size_t bytes);
+    /// How long the next read of the body may wait.
+    clock::duration left() const { return left_; }
+    /// The rate has cut the budget below the idle timeout.
+    bool is_short() const { return left_ < full_; }
+    /// Since restart(): bytes read, and time spent waiting for them.
+    std::uint64_t bytes() const { return bytes_; }
+    clock::duration waited() const { return waited_; }
+    std::uint64_t min_rate() const { return min_rate_; }
+
+private:
+    clock::duration full_;
+    clock::duration left_;
+    std::uint64_t min_rate_;
+    std::uint64_t bytes_ = 0;
+    clock::duration waited_{};
 };
 
 /// What the session is waiting for.
@@ -133,10 +170,13 @@ enum class wait_kind {
 /// commands with the idle timeout (a stop request ends the wait at once),
 /// within a command line until `command_start + command`, which trickled
 /// bytes do not extend (slowloris), and within a message body with the idle
-/// timeout for each read, so a large message on a slow link is not cut off.
+/// timeout for each read, so a large message on a slow link is not cut off;
+/// with `budget` (which must outlive the call), a body read waits at most
+/// what the budget has left and is charged to it (read_status::too_slow
+/// when a budget the rate had shortened runs out).
 asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_kind kind,
                                         stream::clock::time_point command_start,
-                                        read_deadlines deadlines);
+                                        read_deadlines deadlines, body_budget* budget = nullptr);
 
 /// Writes `out` and clears it, with `timeout` as the deadline.
 /// @return false when the write failed or timed out.

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "core/log.hpp"
+#include "smtp/reply.hpp"
 #include "submission/outbox.hpp"
 #include "submission/received.hpp"
 #include "submission/submission_machine.hpp"
@@ -195,6 +196,8 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     submission_result result;
     clock::time_point command_start{};
     const net::read_deadlines deadlines{limits.idle_timeout, limits.command_timeout};
+    // A message body must keep up limits.min_data_rate (slowloris in DATA).
+    net::body_budget budget(limits.idle_timeout, limits.min_data_rate);
     action next = action::need_input;
     // A relay connection left open between transactions is closed once it
     // has been idle for relay_client.idle_timeout.
@@ -207,9 +210,11 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
         if (next == action::need_input) {
             std::size_t consumed = 0;
             bool was_in_command = machine.in_command();
+            bool was_in_body = machine.in_body();
             next = machine.on_input(pending, consumed);
             pending.erase(0, consumed);
             if (!was_in_command && machine.in_command()) command_start = clock::now();
+            if (!was_in_body && machine.in_body()) budget.restart();
         }
         if (next == action::relay_commands || next == action::fetch_url ||
             next == action::relay_message) {
@@ -252,9 +257,22 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
         net::wait_kind wait = machine.in_body()      ? net::wait_kind::body
                               : machine.in_command() ? net::wait_kind::command_rest
                                                      : net::wait_kind::command;
-        auto status = co_await net::read_input(s, pending, wait, command_start, deadlines);
+        auto status = co_await net::read_input(s, pending, wait, command_start, deadlines, &budget);
         closer.busy();
         if (status == net::read_status::data) continue;
+        if (status == net::read_status::too_slow) {
+            // Answered here: the machine's timeout reply would say "idle".
+            core::log_info("data-rate-too-low session={} bytes={} duration={:.3f} min_data_rate={}",
+                           session.session_id, budget.bytes(),
+                           std::chrono::duration<double>(budget.waited()).count(),
+                           budget.min_rate());
+            std::string out;
+            smtp::append_reply(out, 421, "4.4.2",
+                               ctx->hostname + " Data rate too low, closing connection");
+            co_await net::flush(s, out, limits.idle_timeout);
+            result.reason = "data-rate-too-low";
+            break;
+        }
         if (status == net::read_status::timeout) {
             machine.on_timeout();
         } else if (status == net::read_status::stop) {

@@ -62,12 +62,26 @@ TEST_F(settings_test, minimal_file_gets_defaults_and_resolved_paths) {
     EXPECT_FALSE(s->auth.allow_plaintext_auth);
     EXPECT_EQ(s->limits.max_command_line, 2048u);
     EXPECT_EQ(s->limits.idle_timeout, milliseconds(300000));
+    EXPECT_EQ(s->limits.min_data_rate, 500u);  // Postfix's smtpd_min_data_rate
+}
+
+TEST_F(settings_test, min_data_rate) {
+    auto s = load_settings(write(std::string(minimal) + "[limits]\nmin_data_rate = 2048\n"));
+    EXPECT_EQ(s->limits.min_data_rate, 2048u);
+    EXPECT_NE(describe(*s).find("\nmin_data_rate = 2048\n"), std::string::npos) << describe(*s);
+    // 0 turns it off.
+    EXPECT_EQ(load_settings(write(std::string(minimal) + "[limits]\nmin_data_rate = 0\n"))
+                  ->limits.min_data_rate,
+              0u);
+    EXPECT_NE(describe(*load_settings(write(minimal))).find("\nmin_data_rate = 500\n"),
+              std::string::npos);
 }
 
 TEST_F(settings_test, reference_configuration_loads) {
     auto s = load_settings(SUBMITD_SOURCE_DIR "/etc/submitd.toml");
     EXPECT_EQ(s->listeners.size(), 2u);
     EXPECT_EQ(s->listeners[1].tls, tls_mode::implicit);
+    EXPECT_EQ(s->limits.min_data_rate, 500u);
 }
 
 TEST_F(settings_test, ipv6_listener_and_values) {
@@ -90,6 +104,10 @@ TEST_F(settings_test, errors_name_line_and_key) {
         {std::string(minimal) + "[server]\nbogus = 1\n", ":9: server.bogus: unknown key"},
         {std::string(minimal) + "[limits]\nmax_bad_commands = 0\n",
          ":9: limits.max_bad_commands: must be between 1 and 1000"},
+        {std::string(minimal) + "[limits]\nmin_data_rate = -1\n",
+         ":9: limits.min_data_rate: must be between 0 and 1073741824"},
+        {std::string(minimal) + "[limits]\nmin_data_rate = 1.5\n",
+         ":9: limits.min_data_rate: expected an integer"},
         {std::string(minimal) + "[server]\nworkers = \"two\"\n",
          ":9: server.workers: expected an integer"},
         {std::string(minimal) + "[auth]\nmechanisms = [\"CRAM-MD5\"]\n",
