@@ -2,7 +2,9 @@
 // commands with more to them live in cmd_<verb>.cpp. See login_machine.hpp.
 #include "login/login_machine.hpp"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 
 #include "core/log.hpp"
 #include "smtp/reply.hpp"
@@ -69,6 +71,12 @@ action login_machine::on_input(std::string_view in, std::size_t& consumed) {
     while (state_ != state::closed) {
         if (state_ == state::checking || state_ == state::authenticated) return action::need_input;
         if (consumed == in.size()) return action::need_input;
+        if (chunk_left_ > 0) {
+            auto n = std::min<std::uint64_t>(chunk_left_, in.size() - consumed);
+            consumed += static_cast<std::size_t>(n);
+            chunk_left_ -= n;
+            continue;
+        }
         auto r = reader_.parse(std::span<const char>(in.data() + consumed, in.size() - consumed));
         consumed += r.consumed;
         action next = action::need_input;
@@ -139,11 +147,32 @@ action login_machine::dispatch(std::string_view line) {
             state_ = state::closed;
             return action::close;
         case verb_kind::needs_auth:
+            if (parsed.cmd.verb == "BDAT") return cmd_bdat(args);
             return error(530, "5.7.0", "Authentication required", "auth-required");
         case verb_kind::http:
             break;
     }
     return action::need_input;
+}
+
+action login_machine::cmd_bdat(std::string_view args) {
+    std::string_view size_text = args.substr(0, args.find(' '));
+    std::uint64_t size = 0;
+    bool digits = !size_text.empty() && size_text.size() <= 20 &&
+                  std::all_of(size_text.begin(), size_text.end(),
+                              [](char c) { return c >= '0' && c <= '9'; });
+    auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+    if (!digits || ec != std::errc{} || end != size_text.data() + size_text.size()) {
+        // The chunk's length is unknown: what follows cannot be told from commands.
+        smtp::append_reply(out_, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+        core::log_info("bad-command session={} reason=bad-bdat-size reply=\"501 5.5.4\"",
+                       facts_.session_id);
+        return close(421, "4.7.0", "Cannot find the end of the chunk, closing connection",
+                     "bad-bdat");
+    }
+    // Read within the command deadline (in_command()), then dropped.
+    chunk_left_ = size;
+    return error(530, "5.7.0", "Authentication required", "auth-required");
 }
 
 action login_machine::reply(int code, std::string_view enhanced, std::string_view text) {

@@ -87,8 +87,9 @@ public:
     ipc::handoff take_handoff(std::string pending_input);
 
     bool tls_active() const { return tls_active_; }
-    /// True while part of a command line is buffered (the command deadline runs).
-    bool in_command() const { return partial_; }
+    /// True while part of a command line is buffered, or the chunk of a
+    /// refused BDAT is being skipped (the command deadline runs).
+    bool in_command() const { return partial_ || chunk_left_ > 0; }
     unsigned commands() const { return commands_; }
     std::string_view close_reason() const { return close_reason_; }
     const client_facts& facts() const { return facts_; }
@@ -99,6 +100,8 @@ private:
     action dispatch(std::string_view line);
     action handle_sasl_line(std::string_view line);
     action cmd_ehlo(std::string_view args, bool esmtp);
+    /// BDAT before AUTH: 530, and its chunk is skipped.
+    action cmd_bdat(std::string_view args);
     action cmd_starttls(std::string_view args);
     action cmd_auth(std::string_view args);
     action cmd_help();
@@ -131,6 +134,10 @@ private:
     unsigned bad_commands_ = 0;
     unsigned failures_ = 0;
     bool partial_ = false;
+    /// Octets of a BDAT chunk still to be discarded: CHUNKING is announced
+    /// before AUTH too, so what follows a refused BDAT line is its chunk
+    /// (RFC 3030 section 2), never commands.
+    std::uint64_t chunk_left_ = 0;
     std::string close_reason_;
 };
 

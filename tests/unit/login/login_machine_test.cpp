@@ -117,11 +117,42 @@ TEST(login_machine, starttls_with_arguments) {
 
 TEST(login_machine, mail_commands_need_auth) {
     harness h(true);
-    for (const char* cmd : {"MAIL FROM:<a@b>", "RCPT TO:<a@b>", "DATA", "BDAT 10 LAST", "VRFY x"}) {
+    for (const char* cmd : {"MAIL FROM:<a@b>", "RCPT TO:<a@b>", "DATA", "BDAT 0 LAST", "VRFY x"}) {
         h.feed(std::string(cmd) + "\r\n");
         EXPECT_EQ(h.out(), "530 5.7.0 Authentication required\r\n") << cmd;
         h.feed("EHLO c\r\n");  // a good command resets the bad-command count
         h.out();
+    }
+}
+
+TEST(login_machine, bdat_before_auth_skips_its_chunk) {
+    // RFC 3030 section 2: the octets after the BDAT line are the chunk, even
+    // when BDAT is refused; however they arrive, none of them runs.
+    const std::string chunk = "QUIT\r\nMAIL FROM:<a@b>\r\n";
+    const std::string input =
+        "BDAT " + std::to_string(chunk.size()) + " LAST\r\n" + chunk + "NOOP\r\n";
+    for (std::size_t split = 0; split <= input.size(); ++split) {
+        SCOPED_TRACE(split);
+        harness h(true);
+        h.feed(input.substr(0, split));
+        // Within the BDAT line, its chunk or the NOOP line: the command deadline runs.
+        EXPECT_EQ(h.m.in_command(), split > 0 && split < input.size() && split != input.size() - 6);
+        h.feed(input.substr(split));
+        EXPECT_EQ(h.out(), "530 5.7.0 Authentication required\r\n250 2.0.0 OK\r\n");
+        EXPECT_FALSE(h.m.in_command());
+    }
+}
+
+TEST(login_machine, bdat_before_auth_with_a_bad_size_closes) {
+    for (const char* line :
+         {"BDAT", "BDAT x", "BDAT -1", "BDAT 1e3 LAST", "BDAT 99999999999999999999999"}) {
+        SCOPED_TRACE(line);
+        harness h(true);
+        EXPECT_EQ(h.feed(std::string(line) + "\r\nNOOP\r\n"), action::close);
+        EXPECT_EQ(h.out(),
+                  "501 5.5.4 Syntax: BDAT size [LAST]\r\n"
+                  "421 4.7.0 mx.test Cannot find the end of the chunk, closing connection\r\n");
+        EXPECT_EQ(h.m.close_reason(), "bad-bdat");
     }
 }
 
