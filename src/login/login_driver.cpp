@@ -92,6 +92,8 @@ asio::awaitable<login_result> run_login(net::stream_ptr stream,
     }
 
     login_machine machine(ctx->settings, std::move(facts), s.is_tls());
+    // Implicit TLS: the handshake came first; the handoff must carry it.
+    if (s.is_tls()) machine.on_tls_established(s.tls_version(), s.tls_cipher());
     machine.greet();
     std::string pending;
     clock::time_point command_start{};

@@ -204,6 +204,26 @@ def test_received_header(submitd, recording_relay, certs):
     assert all(len(line) <= 998 for line in received.split("\r\n"))
 
 
+def test_implicit_tls_session_keeps_its_tls_after_auth(submitd, recording_relay, certs):
+    """Port 465: the submission stage knows the session is TLS (EHLO still
+    offers AUTH, STARTTLS is "already active", Received says ESMTPSA with
+    the cipher), with plaintext AUTH not allowed."""
+    relay = recording_relay()
+    server = submitd(relay_config(relay))
+    c = server.connect("submissions", tls=tls_client_context(certs.bundle))
+    assert_reply(c.greeting(), 220)
+    c.ehlo("laptop.client.test")
+    assert_reply(c.auth_plain(), 235)
+    ehlo = c.ehlo("laptop.client.test")
+    assert "AUTH" in ehlo.capabilities(), ehlo.lines
+    assert_reply(c.cmd("STARTTLS"), 502, "5.5.1")
+    assert_reply(submit(c, "alice@example.org", ["bob@example.net"], SMALL), 250)
+    (m,) = relay.wait_messages(1)
+    flat = re.sub(r"\r\n[ \t]+", " ", assert_relayed(m, SMALL).decode()).strip()
+    assert "with ESMTPSA id " in flat, flat
+    assert re.search(r"\(TLSv1\.[23][^)]*\)", flat), flat
+
+
 def test_received_privacy(submitd, recording_relay, certs):
     relay = recording_relay()
     server = submitd(relay_config(relay, submission={"received_privacy": True}))
