@@ -26,6 +26,10 @@ struct reply {
         lines;  ///< each line's text after "NNN-"/"NNN " (enhanced code included as sent)
 
     bool positive() const { return code >= 200 && code < 400; }
+    /// 2xx, positive completion (RFC 5321 section 4.2.1): what MAIL, RCPT
+    /// and the end of a message must get to have succeeded; a 3xx there is
+    /// a relay out of step.
+    bool completed() const { return code >= 200 && code < 300; }
     bool transient() const { return code >= 400 && code < 500; }
     /// The lines' text with the enhanced code of each line removed, joined with
     /// "; " (lines left empty are skipped).

@@ -58,7 +58,16 @@ action submission_machine::finish_data() {
 }
 
 action submission_machine::on_relay_final(const relay_outcome& outcome) {
-    if (outcome.reply) {
+    // A final reply that is neither 2xx, 4xx nor 5xx tells nothing of the
+    // message: as if none had come.
+    bool usable = outcome.reply && outcome.reply->code >= 200 && outcome.reply->code <= 599 &&
+                  !(outcome.reply->code >= 300 && outcome.reply->code < 400);
+    if (outcome.reply && !usable) {
+        core::log_warn(
+            "relay-unexpected-reply session={} tx={} reply={}", handoff_.session_id, tx_.id,
+            core::quoted(fmt::format("{} {}", outcome.reply->code, outcome.reply->text())));
+    }
+    if (usable) {
         relay_reply(*outcome.reply);
     } else if (outcome.end_sent) {
         // The relay may have taken the message: a retry may duplicate it.

@@ -487,7 +487,7 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
                 continue;
             }
             bool all = std::all_of(replies->begin(), replies->end(),
-                                   [](const relay::reply& r) { return r.positive(); });
+                                   [](const relay::reply& r) { return r.completed(); });
             if (!all) {
                 core::log_warn("relay-replay-refused session={} tx={} relay={}", sid(), tx.id,
                                core::quoted(address()));

@@ -214,7 +214,7 @@ action submission_machine::on_relay_replies(std::vector<relay::reply> replies) {
         switch (s.kind) {
             case slot_kind::mail:
                 // The client had its 250 for MAIL; a refusal answers the RCPTs.
-                if (!r.positive()) mail_refused_ = r;
+                if (!r.completed()) mail_refused_ = r;
                 break;
             case slot_kind::rcpt:
                 --rcpts_pending_;
@@ -222,7 +222,7 @@ action submission_machine::on_relay_replies(std::vector<relay::reply> replies) {
                     relay_reply(*mail_refused_);
                     break;
                 }
-                if (r.positive()) {
+                if (r.completed()) {
                     tx_.rcpt_lines.push_back(std::move(s.rcpt_line));
                     tx_.recipients.push_back(std::move(s.address));
                 }
@@ -284,6 +284,16 @@ std::string submission_machine::format_relay_reply(const relay::reply& r) const 
                         core::quoted(fmt::format("{} {}", r.code, r.text())));
         smtp::append_reply(out, 451, "4.3.5",
                            "Relay server refused the transaction, try again later");
+        return out;
+    }
+    // An intermediate reply where a final one belongs (a 3xx to MAIL, RCPT
+    // or the end of a message, or a code out of range) means the relay is
+    // out of step with us: a temporary failure, never passed on as it came.
+    if (r.code < 200 || (r.code >= 300 && r.code < 400) || r.code > 599) {
+        core::log_warn("relay-unexpected-reply session={} reply={}", handoff_.session_id,
+                       core::quoted(fmt::format("{} {}", r.code, r.text())));
+        smtp::append_reply(out, 451, "4.4.0",
+                           "Unexpected reply from relay server, try again later");
         return out;
     }
     // The relay closing its connection does not close the client's session:

@@ -299,6 +299,8 @@ TEST(submission_machine, mail_reply_from_relay_table) {
          "451 4.3.5 Relay server refused the transaction, try again later\r\n", false},
         {"relay closing: the client's session goes on", "421 4.3.2 Shutting down\r\n",
          "451 4.4.0 Relay server closing connection, try again later\r\n", false},
+        {"relay out of step: 3xx", "354 go ahead\r\n",
+         "451 4.4.0 Unexpected reply from relay server, try again later\r\n", false},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
@@ -425,8 +427,9 @@ TEST(submission_machine, auth_parameter_is_xtext_of_the_login) {
     std::size_t consumed = 0;
     EXPECT_EQ(m.on_input("MAIL FROM:<a@b.example>\r\n", consumed), action::need_input);
     EXPECT_EQ(m.on_input("RCPT TO:<c@d.example>\r\n", consumed), action::relay_commands);
-    EXPECT_EQ(m.relay_out(), (std::vector<std::string>{"MAIL FROM:<a@b.example> AUTH=al+2Bice+3Dx+20y",
-                                                       "RCPT TO:<c@d.example>"}));
+    EXPECT_EQ(m.relay_out(),
+              (std::vector<std::string>{"MAIL FROM:<a@b.example> AUTH=al+2Bice+3Dx+20y",
+                                        "RCPT TO:<c@d.example>"}));
 }
 
 TEST(submission_machine, no_relay_configured) {
@@ -543,8 +546,7 @@ TEST(submission_machine, data_after_mail_refused_by_the_relay) {
     h.by_line["MAIL FROM:<a@b.example>"] = rr("550 5.7.1 Go away\r\n");
     h.by_line["RCPT TO:<c@d.example>"] = rr("503 5.5.1 Need MAIL first\r\n");
     h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n");
-    EXPECT_EQ(h.out(),
-              "250 2.1.0 Ok\r\n550 5.7.1 Go away\r\n554 5.5.1 No valid recipients\r\n");
+    EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n550 5.7.1 Go away\r\n554 5.5.1 No valid recipients\r\n");
     EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
     EXPECT_TRUE(h.sent.empty());
 }
@@ -628,6 +630,16 @@ TEST(submission_machine, max_recipients) {
         EXPECT_EQ(h.out(), "452 4.5.3 Too many recipients\r\n");
     }
     EXPECT_TRUE(h.take_batches().empty());
+}
+
+TEST(submission_machine, rcpt_with_a_3xx_is_not_a_recipient) {
+    harness h;
+    h.by_line["RCPT TO:<odd@d.example>"] = rr("354 what\r\n");
+    h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<odd@d.example>\r\nDATA\r\n");
+    EXPECT_EQ(h.out(),
+              "250 2.1.0 Ok\r\n451 4.4.0 Unexpected reply from relay server, try again later\r\n"
+              "554 5.5.1 No valid recipients\r\n");
+    EXPECT_TRUE(h.sent.empty());
 }
 
 TEST(submission_machine, recipients_refused_by_the_relay_do_not_count) {
@@ -775,7 +787,8 @@ TEST(submission_machine, relay_failure_at_every_step) {
             ASSERT_EQ(finals.size(), commands.size()) << all;
             std::vector<std::string> told;  // recipients the client had 250 for
             for (std::size_t i : {1u, 2u}) {
-                if (finals[i].starts_with("250")) told.push_back(i == 1 ? "c@d.example" : "e@d.example");
+                if (finals[i].starts_with("250"))
+                    told.push_back(i == 1 ? "c@d.example" : "e@d.example");
             }
             if (finals.back().starts_with("354")) {
                 h.feed("body\r\n.\r\n");
@@ -830,6 +843,9 @@ TEST(submission_machine, final_reply_table) {
          "451 4.4.0 Lost connection to relay server, try again later\r\n"},
         {"xclient refused", final_failure(false, relay_failure::xclient_refused),
          "451 4.7.0 Relay server refused to take the client's identity\r\n"},
+        // A relay out of step: an intermediate reply says nothing of the message.
+        {"3xx after the end", final_reply("354 go on\r\n"),
+         "451 4.4.2 Lost connection to relay server after the message was sent\r\n"},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
@@ -1143,8 +1159,7 @@ TEST(submission_machine, rset_without_a_transaction_stays_local) {
     h.by_line["RCPT TO:<c@d.example>"] = rr("503 5.5.1 MAIL first\r\n");
     h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRSET\r\n");
     EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n550 5.7.1 No\r\n250 2.0.0 Reset state\r\n");
-    EXPECT_EQ(h.take_batches(),
-              (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
+    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
 }
 
 TEST(submission_machine, ehlo_ends_a_transaction) {
@@ -1286,8 +1301,7 @@ TEST(submission_machine, quit_after_a_pipelined_group) {
     EXPECT_EQ(h.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nQUIT\r\n"),
               action::close);
     EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n221 2.0.0 Bye\r\n");
-    EXPECT_EQ(h.take_batches(),
-              (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
+    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>"}}));
 }
 
 TEST(submission_machine, bad_command_limit) {
@@ -1319,8 +1333,7 @@ TEST(submission_machine, bad_command_limit_inside_a_group_keeps_the_order) {
     const std::string bad = "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n";
     EXPECT_EQ(h.out(), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" + bad + bad + bad + bad + bad +
                            "421 4.7.0 mx.test Too many bad commands, closing connection\r\n");
-    EXPECT_EQ(h.take_batches(),
-              (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<b@d.example>"}}));
+    EXPECT_EQ(h.take_batches(), (batch_list{{"MAIL FROM:<a@b.example>", "RCPT TO:<b@d.example>"}}));
 }
 
 TEST(submission_machine, line_too_long_then_next_command) {
