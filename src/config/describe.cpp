@@ -9,11 +9,20 @@ namespace submitd::config {
 
 namespace {
 
+/// A TOML basic string: quotes and backslashes escaped, control characters
+/// as \uXXXX (TOML 1.0 allows none of them raw), so the output loads back.
 std::string str(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
-        if (c == '"' || c == '\\') out.push_back('\\');
-        out.push_back(c);
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (u < 0x20 || u == 0x7f) {
+            out += fmt::format("\\u{:04X}", u);
+        } else {
+            out.push_back(c);
+        }
     }
     return out + "\"";
 }

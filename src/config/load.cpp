@@ -3,6 +3,7 @@
 // is a config_error naming the file, the line and the key. Paths are resolved
 // against the file's directory. It does not open the certificate or passdb
 // files: the server does that when it builds its runtime.
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -145,6 +146,14 @@ void parse_address(const reader& r, const toml::node& node, std::string_view key
     }
     long p = std::stol(port);
     if (p > 65535) r.fail(node, key, "port must be at most 65535");
+    // Listeners bind to addresses, not names (no resolver at start-up).
+    unsigned char bytes[sizeof(in6_addr)];
+    bool bracketed = text.front() == '[';
+    if (inet_pton(bracketed ? AF_INET6 : AF_INET, host.c_str(), bytes) != 1) {
+        r.fail(node, key,
+               bracketed ? "expected a numeric IPv6 address in brackets"
+                         : "expected a numeric IPv4 address (IPv6 in brackets)");
+    }
     out.host = host;
     out.port = static_cast<std::uint16_t>(p);
 }

@@ -116,6 +116,13 @@ TEST_F(settings_test, errors_name_line_and_key) {
          ":9: listener.address: expected \"IPv4:port\""},
         {std::string(minimal) + "[[listener]]\naddress = \"127.0.0.1:99999\"\n",
          ":9: listener.address: port must be at most 65535"},
+        // Found by fuzz_config: names passed `check` and failed at start-up.
+        {std::string(minimal) + "[[listener]]\naddress = \"mail.example.org:587\"\n",
+         ":9: listener.address: expected a numeric IPv4 address (IPv6 in brackets)"},
+        {std::string(minimal) + "[[listener]]\naddress = \"[a\\\"b]:587\"\n",
+         ":9: listener.address: expected a numeric IPv6 address in brackets"},
+        {std::string(minimal) + "[[listener]]\naddress = \"[127.0.0.1]:587\"\n",
+         ":9: listener.address: expected a numeric IPv6 address in brackets"},
         {std::string(minimal) + "[[listener]]\naddress = \"127.0.0.1:1\"\ntls = \"maybe\"\n",
          ":10: listener.tls: expected \"starttls\" or \"implicit\""},
         {"bogus = true\n" + std::string(minimal), ":1: bogus: unknown key"},
@@ -130,6 +137,22 @@ TEST_F(settings_test, errors_name_line_and_key) {
             << "got: " << e << "\nwant: " << r.expected;
         EXPECT_NE(e.find("submitd.toml"), std::string::npos) << e;
     }
+}
+
+TEST_F(settings_test, describe_output_loads_back_with_control_characters) {
+    // Found by fuzz_config: control characters were printed raw (not TOML).
+    std::string text = minimal;
+    text.replace(text.find("key = \"key.pem\"\n"), 16,
+                 "key = \"key.pem\"\nciphers = \"a\\u0001b\\tc\\\"d\\\\e\"\n");
+    auto s = load_settings(write(text));
+    ASSERT_EQ(s->tls.ciphers,
+              "a\x01"
+              "b\tc\"d\\e");
+    std::string printed = describe(*s);
+    EXPECT_NE(printed.find("ciphers = \"a\\u0001b\\u0009c\\\"d\\\\e\""), std::string::npos)
+        << printed;
+    auto again = load_settings(write(printed));
+    EXPECT_EQ(again->tls.ciphers, s->tls.ciphers);
 }
 
 TEST_F(settings_test, burl_servers_and_their_capability) {
