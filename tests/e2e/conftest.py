@@ -74,9 +74,47 @@ def submitd_bin() -> Path:
     return path
 
 
+# Sanitizers: with an ASan+UBSan build (preset "asan"; scripts/test runs the
+# suite with SUBMITD_BIN=build-asan/submitd) a report fails the test whose
+# submitd printed it. Reports go to submitd's stderr, an inherited descriptor
+# that stays writable after the drop to server.user (a log_path file would
+# be opened only at the first report, by then as that user); the Submitd
+# fixture checks the stderr log at teardown, after the server has exited and
+# LeakSanitizer has run; run() checks `submitd check` and `submitd pw`.
+SANITIZER_OPTIONS = {
+    "ASAN_OPTIONS": "detect_leaks=1",
+    # The preset builds with -fno-sanitize-recover=undefined; this makes
+    # another UBSan build stop at its first report too.
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+_SANITIZER_LINE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
+
+
+def submitd_env() -> dict[str, str]:
+    """The environment for submitd: ours, plus SANITIZER_OPTIONS where it sets
+    none of its own."""
+    env = dict(os.environ)
+    for k, v in SANITIZER_OPTIONS.items():
+        env.setdefault(k, v)
+    return env
+
+
+def sanitizer_report(text: str) -> str:
+    """The first sanitizer report in `text` (up to 80 lines), or ""."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if _SANITIZER_LINE.search(line):
+            return "\n".join(lines[i:i + 80])
+    return ""
+
+
 def run(cmd, *, input=None, timeout=WAIT * 3, check=False, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(c) for c in cmd],
+    cmd = [str(c) for c in cmd]
+    is_submitd = cmd[0] == str(Path(os.environ.get("SUBMITD_BIN", str(DEFAULT_BIN))))
+    if is_submitd:
+        kw.setdefault("env", submitd_env())
+    r = subprocess.run(
+        cmd,
         input=input,
         capture_output=True,
         text=True,
@@ -84,6 +122,10 @@ def run(cmd, *, input=None, timeout=WAIT * 3, check=False, **kw) -> subprocess.C
         check=check,
         **kw,
     )
+    if is_submitd:
+        report = sanitizer_report(r.stderr)
+        assert not report, f"sanitizer report from {' '.join(cmd)}:\n{report}"
+    return r
 
 
 def wait_until(predicate, timeout=WAIT, interval=0.02, what="condition"):
@@ -288,6 +330,7 @@ class Submitd:
         self.log_path = workdir / "stderr.log"
         self.out_path = workdir / "stdout.log"
         self.proc: subprocess.Popen | None = None
+        self.exit_log = ""  # stderr as the last stop() found it
         self.listeners: dict[str, tuple[str, int]] = {}
         self.write_config()
 
@@ -304,7 +347,7 @@ class Submitd:
         self.proc = subprocess.Popen(
             [str(self.binary), "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
-            cwd=self.dir, start_new_session=True,
+            cwd=self.dir, start_new_session=True, env=submitd_env(),
         )
         if wait_ready:
             self.wait_ready()
@@ -342,6 +385,11 @@ class Submitd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=timeout)
+        if not self._err.closed:
+            # Read through our descriptor: a test's own fixture may have
+            # removed the directory already (tests/e2e/test_privileges.py).
+            with open(f"/proc/self/fd/{self._err.fileno()}", "rb") as f:
+                self.exit_log = f.read().decode("utf-8", "replace")
         for f in (self._err, self._out):
             f.close()
         return self.proc.returncode
@@ -446,6 +494,10 @@ def submitd(request, tmp_path, certs, alice_hash):
     yield factory
     for s in servers:
         s.stop()
+    reports = [f"submitd[{i}] ({s.log_path}):\n{r}" for i, s in enumerate(servers)
+               if (r := sanitizer_report(s.exit_log))]
+    if reports:
+        pytest.fail("sanitizer report from submitd:\n" + "\n".join(reports), pytrace=False)
 
 
 @pytest.fixture
