@@ -21,7 +21,8 @@ import time
 import pytest
 
 from conftest import (HOSTNAME, PASSWORD, USER, WAIT, assert_reply, b64, dot_stuff, open_session,
-                      plain_ir, relay_config, split_received, submit, tls_client_context)
+                      plain_ir, relay_config, split_received, submit, tls_client_context,
+                      wait_until)
 from relay_server import has_bare_cr_or_lf
 
 SENDER = "alice@example.org"
@@ -705,6 +706,17 @@ def wait_greeting_or_accept_failure(server, c, mark) -> bool:
     raise AssertionError("neither a greeting nor an accept-failed line")
 
 
+def event_loops(pid: int) -> int:
+    """How many epoll instances (one per Asio event loop) process `pid` has."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[eventpoll]"
+        except FileNotFoundError:  # closed since the listing
+            pass
+    return n
+
+
 def test_out_of_file_descriptors(submitd, recording_relay, certs):
     """With RLIMIT_NOFILE a few descriptors above what the idle server uses,
     connections are served until accept() fails with EMFILE; the server logs
@@ -717,6 +729,10 @@ def test_out_of_file_descriptors(submitd, recording_relay, certs):
     pid = server.proc.pid
     server.wait_event("relay-capabilities")
     relay.wait_connections(1, closed=True)  # the start-up probe's socket is closed
+    # The probe has an event loop of its own (an epoll, an eventfd, a timerfd),
+    # destroyed only after its socket closed: count once the worker's is the
+    # only one left.
+    wait_until(lambda: event_loops(pid) == 1, what="the start-up probe's event loop to close")
     in_use = len(os.listdir(f"/proc/{pid}/fd"))
     _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 6, hard))
