@@ -114,8 +114,7 @@ auth_outcome passdb_authenticator::check(const auth_request& request) {
     return verify(request, *db, *found.entry);
 }
 
-auth_outcome passdb_authenticator::verify(const auth_request& request,
-                                          const passwd_file_passdb& db,
+auth_outcome passdb_authenticator::verify(const auth_request& request, const passwd_file_passdb& db,
                                           const passwd_entry& entry) {
     const auto& c = request.credentials;
     switch (verify_password(entry.password, c.password.view())) {

@@ -33,7 +33,7 @@ struct login_result {
     /// Set when the client authenticated (on the heap: the caller's frame
     /// keeps this result for the whole session).
     std::unique_ptr<ipc::handoff> handoff;
-    std::string reason;                   ///< why the session ended otherwise
+    std::string reason;  ///< why the session ended otherwise
     unsigned commands = 0;
 };
 

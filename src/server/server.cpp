@@ -156,9 +156,9 @@ int run_server(const std::string& config_path) {
         started_at_trim = started;
         last_trim = t0;
         malloc_trim(0);
-        core::log_debug("heap-trim duration={:.3f}",
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                            .count());
+        core::log_debug(
+            "heap-trim duration={:.3f}",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     };
     for (;;) {
         siginfo_t info{};

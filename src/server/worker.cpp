@@ -168,8 +168,7 @@ asio::awaitable<void> worker::run_connection(std::size_t i, asio::ip::tcp::socke
     session_guard guard{s, live_, session_count_, facts.session_id};
     if (core::log_enabled(core::log_level::info)) {
         core::log_info("connect session={} remote={} local={} listener={}", facts.session_id,
-                       endpoint_text(remote), endpoint_text(local),
-                       core::quoted(lr.listener.name));
+                       endpoint_text(remote), endpoint_text(local), core::quoted(lr.listener.name));
     }
 
     auto token =
@@ -180,8 +179,7 @@ asio::awaitable<void> worker::run_connection(std::size_t i, asio::ip::tcp::socke
     guard.reason = result.reason;
     guard.commands = result.commands;
     if (result.handoff) {
-        auto sub =
-            co_await submission::run_submission(s, lr.submission, std::move(result.handoff));
+        auto sub = co_await submission::run_submission(s, lr.submission, std::move(result.handoff));
         guard.reason = sub.reason;
         guard.commands += sub.commands;
     }

@@ -170,8 +170,8 @@ asio::awaitable<action> message_step(submission_machine& machine, relay_link* li
             "message session={} tx={} from={} rcpts={} size={} relay={} reply={} "
             "duration={:.3f}",
             session.session_id, tx.id,
-            core::quoted(tx.reverse_path.empty() ? "<>" : tx.reverse_path),
-            tx.recipients.size(), size, core::quoted(link ? link->address() : ""),
+            core::quoted(tx.reverse_path.empty() ? "<>" : tx.reverse_path), tx.recipients.size(),
+            size, core::quoted(link ? link->address() : ""),
             core::quoted(reply_text(outcome.reply)), secs);
     }
     co_return machine.on_relay_final(outcome);
@@ -230,8 +230,8 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
                 link = make_link(*ctx, s.socket().get_executor(), session);
             }
             if (!fetcher && next == action::fetch_url && ctx->burl) {
-                fetcher = std::make_unique<imap_fetcher>(s.socket().get_executor(), ctx->burl,
-                                                         session);
+                fetcher =
+                    std::make_unique<imap_fetcher>(s.socket().get_executor(), ctx->burl, session);
             }
             // Each step is a coroutine of its own: its locals live in its
             // frame only while it runs, not in this one for the whole session.
