@@ -575,10 +575,14 @@ private:
         }
     }
 
-    void end_login(login::login_machine& m) {
+    /// How the session ends when the input runs out: the client goes away,
+    /// or a timeout or a shutdown, which must be one 421 and a close.
+    /// @return false when the client went away.
+    template <class Machine>
+    bool end_session(Machine& m) {
         switch (setup_.end_kind()) {
             case 0:
-                return;  // the client went away
+                return false;
             case 2:
                 m.on_shutdown();
                 break;
@@ -588,7 +592,11 @@ private:
         }
         const auto replies = take_output(m.output());
         require(replies.size() == 1 && replies[0].code == 421);
-        closed_login(m);
+        return true;
+    }
+
+    void end_login(login::login_machine& m) {
+        if (end_session(m)) closed_login(m);
     }
 
     /// After close: nothing more is taken or written.
@@ -809,19 +817,7 @@ private:
     }
 
     void end_submission(submission::submission_machine& m) {
-        switch (setup_.end_kind()) {
-            case 0:
-                return;
-            case 2:
-                m.on_shutdown();
-                break;
-            default:
-                m.on_timeout();
-                break;
-        }
-        const auto replies = take_output(m.output());
-        require(replies.size() == 1 && replies[0].code == 421);
-        closed_submission(m);
+        if (end_session(m)) closed_submission(m);
     }
 
     void closed_submission(submission::submission_machine& m) {

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 
 #include "core/log.hpp"
+#include "smtp/params.hpp"
 #include "smtp/reply.hpp"
 
 namespace submitd::login {
@@ -156,13 +156,8 @@ action login_machine::dispatch(std::string_view line) {
 }
 
 action login_machine::cmd_bdat(std::string_view args) {
-    std::string_view size_text = args.substr(0, args.find(' '));
-    std::uint64_t size = 0;
-    bool digits = !size_text.empty() && size_text.size() <= 20 &&
-                  std::all_of(size_text.begin(), size_text.end(),
-                              [](char c) { return c >= '0' && c <= '9'; });
-    auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
-    if (!digits || ec != std::errc{} || end != size_text.data() + size_text.size()) {
+    auto size = smtp::parse_bdat_size(args.substr(0, args.find(' ')));
+    if (!size) {
         // The chunk's length is unknown: what follows cannot be told from commands.
         smtp::append_reply(out_, 501, "5.5.4", "Syntax: BDAT size [LAST]");
         core::log_info("bad-command session={} reason=bad-bdat-size reply=\"501 5.5.4\"",
@@ -171,7 +166,7 @@ action login_machine::cmd_bdat(std::string_view args) {
                      "bad-bdat");
     }
     // Read within the command deadline (in_command()), then dropped.
-    chunk_left_ = size;
+    chunk_left_ = *size;
     return error(530, "5.7.0", "Authentication required", "auth-required");
 }
 

@@ -30,6 +30,9 @@ struct reply {
     /// and the end of a message must get to have succeeded; a 3xx there is
     /// a relay out of step.
     bool completed() const { return code >= 200 && code < 300; }
+    /// 2xx, 4xx or 5xx: a reply that can end a command, not a 3xx
+    /// intermediate one (or a code out of range).
+    bool is_final() const { return code >= 200 && code <= 599 && !(code >= 300 && code < 400); }
     bool transient() const { return code >= 400 && code < 500; }
     /// The lines' text with the enhanced code of each line removed, joined with
     /// "; " (lines left empty are skipped).

@@ -11,6 +11,7 @@
 // NUL out of the lines sent to the relay.
 #include "smtp/params.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstddef>
@@ -490,6 +491,18 @@ std::string xtext_encode(std::string_view in) {
 
 std::optional<std::string> xtext_decode(std::string_view in) {
     return decode_xtext(in, false);
+}
+
+std::optional<std::uint64_t> parse_bdat_size(std::string_view size_text) {
+    if (size_text.empty() || size_text.size() > 20 ||
+        !std::all_of(size_text.begin(), size_text.end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    std::uint64_t size = 0;
+    auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+    if (ec != std::errc{} || end != size_text.data() + size_text.size()) return std::nullopt;
+    return size;
 }
 
 }  // namespace submitd::smtp

@@ -109,6 +109,12 @@ std::string format_mail(const mail_command& cmd, std::optional<std::string_view>
 /// @pre `cmd` came from parse_rcpt().
 std::string format_rcpt(const rcpt_command& cmd);
 
+/// BDAT's chunk size (RFC 3030: chunk-size = 1*DIGIT), the first word of
+/// BDAT's arguments.
+/// @return the size, or nothing for anything but 1 to 20 digits that fit in
+///         64 bits (the chunk's end is then unknown).
+std::optional<std::uint64_t> parse_bdat_size(std::string_view size_text);
+
 /// xtext (RFC 3461 section 4): bytes "!" to "~" except "+" and "=" as
 /// themselves, every other byte as "+" and two upper-case hex digits.
 std::string xtext_encode(std::string_view in);

@@ -17,10 +17,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "core/ascii.hpp"
 #include "core/log.hpp"
+#include "smtp/params.hpp"
 #include "submission/submission_machine.hpp"
 
 namespace submitd::submission {
@@ -35,12 +35,8 @@ void submission_machine::cmd_bdat(std::string_view args) {
     std::string_view size_text = args.substr(0, args.find(' '));
     std::string_view rest =
         size_text.size() < args.size() ? args.substr(size_text.size() + 1) : std::string_view{};
-    std::uint64_t size = 0;
-    auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
-    bool digits = !size_text.empty() && size_text.size() <= 20 &&
-                  std::all_of(size_text.begin(), size_text.end(),
-                              [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits || ec != std::errc{} || end != size_text.data() + size_text.size()) {
+    auto size = smtp::parse_bdat_size(size_text);
+    if (!size) {
         // The chunk's length is unknown: what follows cannot be told from commands.
         reply(501, "5.5.4", "Syntax: BDAT size [LAST]");
         core::log_info("bad-command session={} reason=bad-bdat-size reply=\"501 5.5.4\"",
@@ -48,8 +44,8 @@ void submission_machine::cmd_bdat(std::string_view args) {
         close(421, "4.7.0", "Cannot find the end of the chunk, closing connection", "bad-bdat");
         return;
     }
-    bdat_size_ = size;
-    bdat_left_ = size;
+    bdat_size_ = *size;
+    bdat_left_ = *size;
     bdat_last_ = iequals(rest, "LAST");
     bdat_error_.reset();
     in_bdat_ = true;

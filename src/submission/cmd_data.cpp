@@ -60,8 +60,7 @@ action submission_machine::finish_data() {
 action submission_machine::on_relay_final(const relay_outcome& outcome) {
     // A final reply that is neither 2xx, 4xx nor 5xx tells nothing of the
     // message: as if none had come.
-    bool usable = outcome.reply && outcome.reply->code >= 200 && outcome.reply->code <= 599 &&
-                  !(outcome.reply->code >= 300 && outcome.reply->code < 400);
+    bool usable = outcome.reply && outcome.reply->is_final();
     if (outcome.reply && !usable) {
         core::log_warn(
             "relay-unexpected-reply session={} tx={} reply={}", handoff_.session_id, tx_.id,

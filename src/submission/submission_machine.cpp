@@ -289,7 +289,7 @@ std::string submission_machine::format_relay_reply(const relay::reply& r) const 
     // An intermediate reply where a final one belongs (a 3xx to MAIL, RCPT
     // or the end of a message, or a code out of range) means the relay is
     // out of step with us: a temporary failure, never passed on as it came.
-    if (r.code < 200 || (r.code >= 300 && r.code < 400) || r.code > 599) {
+    if (!r.is_final()) {
         core::log_warn("relay-unexpected-reply session={} reply={}", handoff_.session_id,
                        core::quoted(fmt::format("{} {}", r.code, r.text())));
         smtp::append_reply(out, 451, "4.4.0",

@@ -46,6 +46,15 @@ def serves_another_client(server, certs, relay):
     assert any(marker in m.content for m in held), "the fresh session's message is not at the relay"
 
 
+def nobody_logged_in_nothing_relayed(server, certs, relay, mark):
+    """Once the session since `mark` has ended: no login, no transaction at
+    the relay, and the server serves another client."""
+    server.wait_event("disconnect", after=mark)
+    assert server.events("login", after=mark) == []
+    assert relay.transactions == []
+    serves_another_client(server, certs, relay)
+
+
 def codes(replies):
     return [(r.code, r.enhanced) for r in replies]
 
@@ -146,10 +155,7 @@ def test_starttls_injected_transaction_reaches_nothing(submitd, recording_relay,
         assert r.lines[0].startswith(HOSTNAME), f"not the EHLO reply: {r}"
         assert_reply(c.cmd("MAIL FROM:<ceo@example.org>"), 530, "5.7.0")
         assert_reply(c.cmd("QUIT"), 221, "2.0.0")
-    server.wait_event("disconnect", after=mark)
-    assert server.events("login", after=mark) == []
-    assert relay.transactions == []
-    serves_another_client(server, certs, relay)
+    nobody_logged_in_nothing_relayed(server, certs, relay, mark)
 
 
 def test_plaintext_after_starttls_reply_is_not_a_command(submitd, recording_relay, certs):
@@ -197,10 +203,7 @@ def test_line_after_334_is_a_sasl_response(submitd, recording_relay, certs):
         assert_reply(c.read_reply(), 501, "5.5.2")
         assert_reply(c.cmd("MAIL FROM:<alice@example.org>"), 530, "5.7.0")
         assert_reply(c.cmd("NOOP"), 250, "2.0.0")
-    server.wait_event("disconnect", after=mark)
-    assert server.events("login", after=mark) == []
-    assert relay.transactions == []
-    serves_another_client(server, certs, relay)
+    nobody_logged_in_nothing_relayed(server, certs, relay, mark)
 
 
 def test_commands_pipelined_after_failed_auth_run_unauthenticated(submitd, recording_relay, certs):

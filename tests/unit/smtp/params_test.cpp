@@ -470,6 +470,17 @@ TEST(format_rcpt, round_trip_of_every_valid_case) {
     }
 }
 
+TEST(parse_bdat_size, digits_only_and_64_bits) {
+    EXPECT_EQ(parse_bdat_size("0"), 0u);
+    EXPECT_EQ(parse_bdat_size("007"), 7u);
+    EXPECT_EQ(parse_bdat_size("18446744073709551615"), 18446744073709551615ull);
+    for (std::string_view bad : {"", "-1", "+5", "1e3", "0x10", " 5", "5 ", "18446744073709551616",
+                                 "000000000000000000001", "99999999999999999999999"}) {
+        EXPECT_FALSE(parse_bdat_size(bad)) << bad;
+    }
+    EXPECT_FALSE(parse_bdat_size(std::string_view("1\0", 2)));
+}
+
 TEST(xtext, vectors) {
     struct xtext_case {
         std::string plain;
