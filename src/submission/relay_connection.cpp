@@ -160,6 +160,7 @@ void relay_connection::close_sockets() {
     in_.clear();
     parser_.reset();
     connected_ = false;
+    data_sent_ = false;
 }
 
 void relay_connection::drop(std::string_view stage, std::string_view reason) {
@@ -177,6 +178,11 @@ void relay_connection::abort(std::string_view reason) {
 
 asio::awaitable<void> relay_connection::close() {
     if (!connected_) co_return;
+    if (data_sent_) {
+        // QUIT would be read as message text: close without an end of data.
+        abort("unfinished-message");
+        co_return;
+    }
     // Best effort: a relay that does not answer QUIT promptly is just dropped.
     bool sent = co_await write("QUIT\r\n");
     if (sent) {
@@ -413,6 +419,10 @@ asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::exch
 
 asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::commands(
     std::vector<std::string> lines) {
+    // The message begun with begin_data() was refused here (too big, bare
+    // CR/LF...): the relay is reading a message; these lines must not become
+    // part of it.
+    if (data_sent_) abort("unfinished-message");
     bool reused = connected_;
     for (const auto& l : lines) {
         if (l.starts_with("MAIL ")) tx_open_ = true;
@@ -463,6 +473,16 @@ asio::awaitable<bool> relay_connection::send_body(std::string out, std::string h
     co_return co_await write(out);
 }
 
+asio::awaitable<void> relay_connection::begin_data() {
+    if (!connected_ || !tx_open_ || data_sent_ || caps_.chunking) co_return;
+    bool sent = co_await write("DATA\r\n");
+    if (sent) {
+        data_sent_ = true;
+    } else {
+        drop("data", "write failed");  // message() starts again on a new connection
+    }
+}
+
 asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, std::string header,
                                                          const spool& body) {
     // However it ends, the transaction is over at the relay (or its
@@ -507,7 +527,11 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
             std::string command = fmt::format("BDAT {} LAST\r\n", size);
             ok = co_await send_body(std::move(command), header, body, false);
         } else {
-            if (!co_await write("DATA\r\n")) {
+            // DATA may have gone out already, when the client began the message.
+            bool sent = data_sent_;
+            data_sent_ = false;
+            if (!sent) sent = co_await write("DATA\r\n");
+            if (!sent) {
                 drop("data", "write failed");
                 replay = true;
                 continue;

@@ -43,6 +43,9 @@ public:
         std::vector<std::string> lines) override;
     asio::awaitable<relay_outcome> message(const transaction& tx, std::string header,
                                            const spool& body) override;
+    /// Writes DATA when the transaction is open here and the relay has no
+    /// CHUNKING (the message will go as BDAT ... LAST in one write).
+    asio::awaitable<void> begin_data() override;
     relay_failure failure() const override { return failure_; }
     const std::string& address() const override;
     asio::awaitable<void> close() override;
@@ -93,6 +96,10 @@ private:
     std::shared_ptr<const relay_context> ctx_;
     const ipc::handoff* session_;  ///< rebound when a parked connection is taken
     bool tx_open_ = false;         ///< MAIL sent, the transaction not ended
+    /// DATA written by begin_data(), its reply not read yet: the relay now
+    /// reads everything as the message, so only message() may use the
+    /// connection; anything else closes it first (no end of data, no mail).
+    bool data_sent_ = false;
     std::optional<asio::ip::tcp::socket> tcp_;
     std::optional<asio::local::stream_protocol::socket> unix_;
     std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;

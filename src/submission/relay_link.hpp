@@ -33,6 +33,12 @@ public:
     /// next relay first), replaying MAIL and RCPT, before giving up.
     virtual asio::awaitable<relay_outcome> message(const transaction& tx, std::string header,
                                                    const spool& body) = 0;
+    /// The client has begun a message with DATA (354 given): a link that
+    /// will send it with DATA may say DATA now, while the client is still
+    /// sending, and read the relay's 354 in message(). The relay then waits
+    /// for a body, so a transaction that does not reach message() must not
+    /// send it anything else on that connection.
+    virtual asio::awaitable<void> begin_data() { co_return; }
 
     virtual relay_failure failure() const = 0;
     /// The relay in use, for logs.

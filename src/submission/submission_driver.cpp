@@ -214,7 +214,15 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             next = machine.on_input(pending, consumed);
             pending.erase(0, consumed);
             if (!was_in_command && machine.in_command()) command_start = clock::now();
-            if (!was_in_body && machine.in_body()) budget.restart();
+            if (!was_in_body && machine.in_body()) {
+                budget.restart();
+                // The relay's DATA round trip overlaps the client's upload.
+                if (machine.in_data() && link) {
+                    // (Named first: g++ 12 miscompiles co_await on a virtual call's result.)
+                    auto begun = link->begin_data();
+                    co_await std::move(begun);
+                }
+            }
         }
         if (next == action::relay_commands || next == action::fetch_url ||
             next == action::relay_message) {

@@ -143,6 +143,8 @@ public:
     bool in_command() const { return partial_ || in_body(); }
     /// Reading a message body (DATA or a BDAT chunk).
     bool in_body() const { return in_data_ || in_bdat_; }
+    /// Reading a message sent with DATA (not BDAT chunks).
+    bool in_data() const { return in_data_; }
     unsigned commands() const { return commands_; }
     std::string_view close_reason() const { return close_reason_; }
     const ipc::handoff& session() const { return handoff_; }

@@ -71,10 +71,43 @@ def test_data_refused_by_relay(submitd, recording_relay, certs, reply, code, enh
     server = submitd(relay_config(relay))
     c = open_session(server, certs)
     stage, r = attempt(c, "alice@example.org", ["bob@example.net"], MSG)
-    assert stage == "eod"  # DATA reaches the relay only once the message is spooled
+    # The client has had its 354 (DATA goes to the relay as the client begins
+    # its message): the relay's refusal answers the end of the message.
+    assert stage == "eod"
     assert_reply(r, code, enh)
     assert relay.messages == []
     session_still_works(c, relay)
+
+
+def test_data_reaches_relay_while_client_sends_message(submitd, recording_relay, certs):
+    """DATA goes to the relay as soon as the client has its 354, so the
+    relay's DATA round trip overlaps the client's upload: the relay is in
+    DATA before the client has sent a byte of the message."""
+    relay = recording_relay()
+    server = submitd(relay_config(relay))
+    c = open_session(server, certs)
+    assert_reply(c.cmd("MAIL FROM:<alice@example.org>"), 250)
+    assert_reply(c.cmd("RCPT TO:<bob@example.net>"), 250)
+    assert_reply(c.cmd("DATA"), 354)
+    relay.wait_for(lambda: any(t.method == "DATA" for t in relay._transactions) or None,
+                   what="DATA at the relay before the client's message")
+    c.send(dot_stuff(MSG))
+    assert_reply(c.read_reply(), 250)
+    one_whole_copy(relay)
+    session_still_works(c, relay, 1)
+
+
+def test_drop_after_early_data_retried_one_copy(submitd, recording_relay, certs):
+    """The relay closes on the DATA sent while the client was still uploading:
+    nothing of the message reached it, so it goes again on a fresh connection."""
+    relay = recording_relay(drop_at="data", fault_times=1)
+    server = submitd(relay_config(relay))
+    c = open_session(server, certs)
+    stage, r = attempt(c, "alice@example.org", ["bob@example.net"], MSG)
+    assert stage == "eod"
+    assert_reply(r, 250)
+    one_whole_copy(relay)
+    assert [t.state for t in relay.transactions] == ["aborted", "accepted"]
 
 
 @pytest.mark.parametrize("reply,code,enh", [
@@ -198,8 +231,13 @@ def test_oversize_then_good_same_session(submitd, recording_relay, certs):
     stage, r = attempt(c, "alice@example.org", ["bob@example.net"], big)
     assert stage == "eod"
     assert_reply(r, 552, "5.3.4")
+    # The relay was sent DATA as the client began: the refused message leaves
+    # it with a connection that is closed (no end of data), never with the
+    # next transaction's commands read as message text.
     assert_reply(submit(c, "alice@example.org", ["bob@example.net"], GOOD), 250)
     one_whole_copy(relay, GOOD)
+    assert [t.state for t in relay.wait_settled()] != ["accepted"] * 2
+    assert all(t.mail_from == "alice@example.org" for t in relay.transactions)
 
 
 def test_size_parameter_over_limit(submitd, recording_relay, certs):
