@@ -123,7 +123,7 @@ char* scratch() {
 }  // namespace
 
 asio::awaitable<std::error_code> stream::read_append(std::string& out, std::size_t max,
-                                                     bool wait_first) {
+                                                     bool wait_first, std::string_view* view) {
     max = std::min(max, scratch_size);
     std::error_code ec;
     if (wait_first) {
@@ -152,7 +152,11 @@ asio::awaitable<std::error_code> stream::read_append(std::string& out, std::size
             }
         }
         if (ec) co_return ec;
-        out.append(buf, n);
+        if (view != nullptr && out.empty()) {
+            *view = std::string_view(buf, n);
+        } else {
+            out.append(buf, n);
+        }
         bytes_in_ += n;
         last_read_full_ = n == max;
         co_return std::error_code{};
@@ -251,7 +255,8 @@ void body_budget::on_read(clock::duration waited, std::size_t bytes) {
 
 asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_kind kind,
                                         stream::clock::time_point command_start,
-                                        read_deadlines deadlines, body_budget* budget) {
+                                        read_deadlines deadlines, body_budget* budget,
+                                        std::string_view* fresh) {
     // Commands are short; a message body comes in large reads (fewer system
     // calls, decoder passes and spool writes per megabyte).
     const std::size_t chunk = kind == wait_kind::body ? 65536 : 4096;
@@ -275,9 +280,15 @@ asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_ki
     bool wait_first = idle || !s.last_read_full();
     const auto started = stream::clock::now();
     const std::size_t before = pending.size();
-    std::error_code ec = co_await s.read_append(pending, chunk, wait_first);
+    std::string_view direct;
+    if (kind != wait_kind::body) fresh = nullptr;
+    std::error_code ec =
+        co_await s.read_append(pending, chunk, wait_first, fresh ? &direct : nullptr);
     s.set_idle(false);
-    if (budget != nullptr) budget->on_read(stream::clock::now() - started, pending.size() - before);
+    if (fresh != nullptr) *fresh = direct;
+    if (budget != nullptr) {
+        budget->on_read(stream::clock::now() - started, pending.size() - before + direct.size());
+    }
     if (!ec) co_return read_status::data;
     if (s.timed_out()) co_return rate_limited ? read_status::too_slow : read_status::timeout;
     if (s.stopping() && ec == asio::error::operation_aborted) co_return read_status::stop;

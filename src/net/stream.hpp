@@ -49,8 +49,10 @@ public:
     /// when nothing has arrived yet). The bytes land in a scratch buffer of
     /// this thread first, so that a waiting session holds no read buffer and
     /// none is allocated and zeroed per read.
-    asio::awaitable<std::error_code> read_append(std::string& out, std::size_t max,
-                                                 bool wait_first);
+    /// With `view` and `out` empty, nothing is copied: *view is set to the
+    /// bytes in the scratch buffer, valid until the caller next suspends.
+    asio::awaitable<std::error_code> read_append(std::string& out, std::size_t max, bool wait_first,
+                                                 std::string_view* view = nullptr);
     /// The last read_append() took all it was allowed to: more is likely
     /// waiting already.
     bool last_read_full() const { return last_read_full_; }
@@ -174,9 +176,14 @@ enum class wait_kind {
 /// with `budget` (which must outlive the call), a body read waits at most
 /// what the budget has left and is charged to it (read_status::too_slow
 /// when a budget the rate had shortened runs out).
+///
+/// With `fresh`, a body read into an empty `pending` is not copied there:
+/// *fresh is set to the bytes in the thread's scratch buffer instead, which
+/// the caller must use (and copy what it keeps) before it next suspends.
 asio::awaitable<read_status> read_input(stream& s, std::string& pending, wait_kind kind,
                                         stream::clock::time_point command_start,
-                                        read_deadlines deadlines, body_budget* budget = nullptr);
+                                        read_deadlines deadlines, body_budget* budget = nullptr,
+                                        std::string_view* fresh = nullptr);
 
 /// Writes `out` and clears it, with `timeout` as the deadline.
 /// @return false when the write failed or timed out.

@@ -187,6 +187,9 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     const auto& limits = ctx->limits;
     submission_settings settings = make_settings(*ctx, *handoff);
     std::string pending = std::move(handoff->pending_input);
+    // Body bytes of the last read, still in the thread's read buffer (used
+    // before the next suspension: see net::read_input).
+    std::string_view fresh;
     spool message_spool(ctx->submission.spool_memory, ctx->submission.spool_dir);
     submission_machine machine(settings, std::move(*handoff), message_spool);
     handoff.reset();  // the machine has it; this frame lives as long as the session
@@ -211,8 +214,15 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             std::size_t consumed = 0;
             bool was_in_command = machine.in_command();
             bool was_in_body = machine.in_body();
-            next = machine.on_input(pending, consumed);
-            pending.erase(0, consumed);
+            if (!fresh.empty()) {
+                // Decoded where the read left it; only an unfinished line is kept.
+                next = machine.on_input(fresh, consumed);
+                pending.assign(fresh.substr(consumed));
+                fresh = {};
+            } else {
+                next = machine.on_input(pending, consumed);
+                pending.erase(0, consumed);
+            }
             if (!was_in_command && machine.in_command()) command_start = clock::now();
             if (!was_in_body && machine.in_body()) {
                 budget.restart();
@@ -265,7 +275,8 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
         net::wait_kind wait = machine.in_body()      ? net::wait_kind::body
                               : machine.in_command() ? net::wait_kind::command_rest
                                                      : net::wait_kind::command;
-        auto status = co_await net::read_input(s, pending, wait, command_start, deadlines, &budget);
+        auto status =
+            co_await net::read_input(s, pending, wait, command_start, deadlines, &budget, &fresh);
         closer.busy();
         if (status == net::read_status::data) continue;
         if (status == net::read_status::too_slow) {
