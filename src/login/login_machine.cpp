@@ -210,7 +210,10 @@ void login_machine::on_tls_established(std::string version, std::string cipher) 
 
 void login_machine::on_timeout() {
     if (state_ == state::closed) return;
-    close(421, "4.4.2", "Idle timeout, closing connection", "timeout");
+    // A line begun and not finished met the command deadline (slowloris).
+    close(421, "4.4.2",
+          partial_ ? "Command timeout, closing connection" : "Idle timeout, closing connection",
+          "timeout");
 }
 
 void login_machine::on_shutdown() {

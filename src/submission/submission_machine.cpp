@@ -356,7 +356,13 @@ void submission_machine::close(int code, std::string_view enhanced, std::string_
 }
 
 void submission_machine::on_timeout() {
-    if (!closed_) close(421, "4.4.2", "Idle timeout, closing connection", "timeout");
+    if (closed_) return;
+    // A line begun and not finished met the command deadline (slowloris);
+    // a message body has the idle timeout per read.
+    bool in_line = partial_ && !in_body();
+    close(421, "4.4.2",
+          in_line ? "Command timeout, closing connection" : "Idle timeout, closing connection",
+          "timeout");
 }
 
 void submission_machine::on_shutdown() {

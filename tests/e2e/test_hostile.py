@@ -564,6 +564,7 @@ def test_trickled_line_cut_off_by_command_deadline(submitd, recording_relay, cer
         closed, elapsed, data = trickle(c, line, interval=0.3, limit=15)
     assert closed, "a trickled line kept the session open"
     assert parse_replies(data) == [(421, "4.4.2")], data
+    assert b"Command timeout" in data, data
     assert 1.5 <= elapsed < 8, f"cut off after {elapsed:.1f}s, command_timeout is 2.0"
     server.wait_event("disconnect", after=mark, reason="timeout")
     if where == "sasl-response":

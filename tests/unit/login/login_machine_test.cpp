@@ -314,6 +314,11 @@ TEST(login_machine, timeout_and_shutdown) {
     harness g;
     g.m.on_shutdown();
     EXPECT_EQ(g.out(), "421 4.3.2 mx.test Server shutting down\r\n");
+    harness p;  // half a command line: the command deadline, not idleness
+    EXPECT_EQ(p.feed("EHLO clie"), action::need_input);
+    p.m.on_timeout();
+    EXPECT_EQ(p.out(), "421 4.4.2 mx.test Command timeout, closing connection\r\n");
+    EXPECT_EQ(p.m.close_reason(), "timeout");
 }
 
 TEST(login_machine, same_replies_however_the_input_is_split) {

@@ -1408,6 +1408,14 @@ TEST(submission_machine, timeout_and_shutdown) {
         EXPECT_EQ(h.out(), "");
     }
     {
+        // Half a command line: the command deadline cut it off.
+        harness h;
+        EXPECT_EQ(h.feed("MAIL FROM:<a@b.exa"), action::need_input);
+        h.m.on_timeout();
+        EXPECT_EQ(h.out(), "421 4.4.2 mx.test Command timeout, closing connection\r\n");
+        EXPECT_EQ(h.m.close_reason(), "timeout");
+    }
+    {
         harness h;
         h.m.on_shutdown();
         EXPECT_EQ(h.out(), "421 4.3.2 mx.test Server shutting down\r\n");
