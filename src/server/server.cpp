@@ -3,10 +3,11 @@
 // the main thread with sigtimedwait(), so no handler runs inside an event loop.
 //
 // Between signals the main thread also hands freed heap memory back to the
-// kernel (malloc_trim) once new sessions have stopped coming for a second,
-// or every ten seconds while they keep coming: a burst of TLS handshakes
-// leaves megabytes of freed buffers in the allocator's arenas, which the
-// sessions left holding would otherwise keep for good.
+// kernel (malloc_trim) once new sessions have stopped coming for a quarter
+// of a second (at most once a second), or every ten seconds while they keep
+// coming: a burst of TLS handshakes leaves megabytes of freed buffers in the
+// allocator's arenas, which the sessions left holding would otherwise keep
+// for good.
 #include "server/server.hpp"
 
 #include <grp.h>
@@ -152,7 +153,8 @@ int run_server(const std::string& config_path) {
         started_at_poll = started;
         if (started == started_at_trim) return;  // nothing new was freed
         auto t0 = std::chrono::steady_clock::now();
-        if (!quiet && t0 - last_trim < std::chrono::seconds(10)) return;
+        auto since = t0 - last_trim;
+        if (since < (quiet ? std::chrono::seconds(1) : std::chrono::seconds(10))) return;
         started_at_trim = started;
         last_trim = t0;
         malloc_trim(0);
@@ -162,7 +164,7 @@ int run_server(const std::string& config_path) {
     };
     for (;;) {
         siginfo_t info{};
-        const timespec trim_interval{1, 0};
+        const timespec trim_interval{0, 250'000'000};
         int sig = sigtimedwait(&signals, &info, &trim_interval);
         if (sig < 0) {
             if (errno == EAGAIN) trim_heap();
