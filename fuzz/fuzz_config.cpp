@@ -35,15 +35,14 @@
 #include <vector>
 
 #include "config/settings.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
 using namespace submitd;
 using namespace submitd::config;
 
-void require(bool condition) {
-    if (!condition) __builtin_trap();
-}
+using submitd::fuzz::require;
 
 // Two bugs in src/ this target found; each has its inputs under
 // regressions/fuzz_config/ and is described in fuzz/README.md. Until they are
@@ -59,13 +58,7 @@ constexpr bool known_bug_describe_escaping = false;
 /// The file each input is written to, in a directory made once.
 const std::string& config_path() {
     static const std::string path = [] {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string pattern =
-            std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/fuzz_config.XXXXXX";
-        std::vector<char> name(pattern.begin(), pattern.end());
-        name.push_back('\0');
-        require(::mkdtemp(name.data()) != nullptr);
-        return std::string(name.data()) + "/submitd.toml";
+        return submitd::fuzz::make_temp_dir("fuzz_config") + "/submitd.toml";
     }();
     static const bool cleanup = (std::atexit([] {
                                      const std::string& p = config_path();

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/secret.hpp"
+#include "fuzz_support.hpp"
 #include "imap/client.hpp"
 #include "imap/response.hpp"
 
@@ -41,9 +42,7 @@ namespace {
 using namespace submitd;
 using namespace submitd::imap;
 
-void require(bool condition) {
-    if (!condition) __builtin_trap();
-}
+using submitd::fuzz::require;
 
 struct limits {
     std::size_t max_line;

@@ -44,15 +44,14 @@
 #include "auth/password_scheme.hpp"
 #include "core/ascii.hpp"
 #include "core/log.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
 using namespace submitd;
 using namespace submitd::auth;
 
-void require(bool condition) {
-    if (!condition) __builtin_trap();
-}
+using submitd::fuzz::require;
 
 std::string upper(std::string_view s) {
     std::string out(s);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/secret.hpp"
+#include "fuzz_support.hpp"
 #include "relay/handshake.hpp"
 #include "relay/reply.hpp"
 
@@ -32,9 +33,7 @@ namespace {
 using namespace submitd;
 using namespace submitd::relay;
 
-void require(bool condition) {
-    if (!condition) __builtin_trap();
-}
+using submitd::fuzz::require;
 
 struct limits {
     std::size_t max_line;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/base64.hpp"
+#include "fuzz_support.hpp"
 #include "sasl/mech_login.hpp"
 #include "sasl/mech_plain.hpp"
 #include "sasl/mechanism.hpp"
@@ -27,9 +28,7 @@ using namespace submitd::sasl;
 using submitd::core::base64_decode;
 using submitd::core::base64_encode;
 
-void require(bool condition) {
-    if (!condition) __builtin_trap();
-}
+using submitd::fuzz::require;
 
 bool is_printable_ascii(std::string_view s) {
     for (const char c : s) {

@@ -71,6 +71,7 @@
 #include "auth/authenticator.hpp"
 #include "core/ascii.hpp"
 #include "core/log.hpp"
+#include "fuzz_support.hpp"
 #include "ipc/handoff.hpp"
 #include "login/login_machine.hpp"
 #include "relay/caps_cache.hpp"
@@ -86,9 +87,7 @@ using namespace submitd;
 using login_action = login::action;
 using sub_action = submission::action;
 
-void require(bool condition) {
-    if (!condition) __builtin_trap();
-}
+using submitd::fuzz::require;
 
 // Two bugs in src/ this target found; each has its input under
 // regressions/fuzz_session/ and is described in fuzz/README.md. Until they
@@ -247,15 +246,7 @@ struct setup {
 
 /// The directory for the spool's files (it creates them unlinked), made once.
 const std::string& spool_dir() {
-    static const std::string dir = [] {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string pattern =
-            std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/fuzz_session.XXXXXX";
-        std::vector<char> name(pattern.begin(), pattern.end());
-        name.push_back('\0');
-        require(::mkdtemp(name.data()) != nullptr);
-        return std::string(name.data());
-    }();
+    static const std::string dir = submitd::fuzz::make_temp_dir("fuzz_session");
     static const bool cleanup = (std::atexit([] { ::rmdir(spool_dir().c_str()); }), true);
     (void)cleanup;
     return dir;
