@@ -14,6 +14,7 @@
 
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "ipc/handoff.hpp"
 
@@ -21,9 +22,9 @@ namespace submitd::submission {
 
 struct received_fields {
     const ipc::handoff* session = nullptr;
-    std::string hostname;
-    std::string transaction_id;
-    std::string recipient;  ///< the only recipient, or empty when there are several
+    std::string_view hostname;
+    std::string_view transaction_id;
+    std::string_view recipient;  ///< the only recipient, or empty when there are several
     bool privacy = false;
     std::time_t when = 0;
 };

@@ -126,7 +126,9 @@ std::string reply_text(const std::optional<relay::reply>& r) {
 /// Sends the machine's relay commands and hands the replies back.
 asio::awaitable<action> relay_step(submission_machine& machine, relay_link* link,
                                    relay::caps_cache* caps) {
-    std::vector<std::string> lines = machine.relay_out();
+    // The machine's own lines: it does not change them until the replies
+    // come back.
+    const std::vector<std::string>& lines = machine.relay_out();
     // (No co_await inside ?: : g++ 12 miscompiles temporaries there.)
     std::optional<std::vector<relay::reply>> replies;
     if (link) replies = co_await link->commands(lines);
