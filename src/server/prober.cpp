@@ -18,7 +18,7 @@ asio::awaitable<void> probe_once(std::shared_ptr<const submission::relay_context
     submission::relay_connection conn(co_await asio::this_coro::executor, ctx, none);
     // An empty group only connects: the handshake is what we want.
     std::vector<std::string> noop{std::string("NOOP")};
-    auto replies = co_await conn.commands(std::move(noop));
+    auto replies = co_await conn.commands(noop);
     auto caps = conn.learnt();
     if (replies && caps) {
         cache->set(*caps);

@@ -60,7 +60,7 @@ std::string unique_name() {
 outbox::outbox(std::string path) : path_(std::move(path)), address_("maildir:" + path_) {}
 
 asio::awaitable<std::optional<std::vector<relay::reply>>> outbox::commands(
-    std::vector<std::string> lines) {
+    const std::vector<std::string>& lines) {
     std::vector<relay::reply> replies;
     for (const auto& l : lines) {
         if (l.starts_with("MAIL ")) {

@@ -18,7 +18,7 @@ public:
     explicit outbox(std::string path);
 
     asio::awaitable<std::optional<std::vector<relay::reply>>> commands(
-        std::vector<std::string> lines) override;
+        const std::vector<std::string>& lines) override;
     asio::awaitable<relay_outcome> message(const transaction& tx, std::string header,
                                            const spool& body) override;
     relay_failure failure() const override { return relay_failure::lost; }

@@ -24,8 +24,6 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-using net::deadline;
-
 /// Connections kept between sessions of one worker thread (each worker runs
 /// one event loop, and a session stays on its thread): a new session's first
 /// transaction goes out on one of them instead of connecting, greeting and
@@ -82,7 +80,10 @@ std::shared_ptr<const relay_context> make_relay_context(const config::settings& 
 relay_connection::relay_connection(asio::any_io_executor ex,
                                    std::shared_ptr<const relay_context> ctx,
                                    const ipc::handoff& session)
-    : ex_(std::move(ex)), ctx_(std::move(ctx)), session_(&session) {}
+    : ex_(std::move(ex)),
+      ctx_(std::move(ctx)),
+      session_(&session),
+      steps_(ex_, [this] { cancel_io(); }) {}
 
 relay_connection::~relay_connection() = default;
 
@@ -193,8 +194,10 @@ asio::awaitable<void> relay_connection::close() {
     core::log_debug("relay-close session={} relay={}", sid(), core::quoted(address()));
 }
 
-asio::awaitable<std::pair<std::error_code, std::size_t>> relay_connection::read_some(
-    asio::mutable_buffer b) {
+asio::awaitable<std::error_code> relay_connection::read_more() {
+    constexpr std::size_t size = 4096;
+    if (!read_buf_) read_buf_.reset(new char[size]);
+    auto b = asio::buffer(read_buf_.get(), size);
     std::error_code ec;
     std::size_t n = 0;
     if (tls_) {
@@ -206,11 +209,12 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> relay_connection::read_
     } else {
         ec = asio::error::not_connected;
     }
-    co_return std::pair{ec, n};
+    if (!ec) in_.append(read_buf_.get(), n);
+    co_return ec;
 }
 
 asio::awaitable<bool> relay_connection::write(std::string_view data) {
-    deadline d(ex_, ctx_->client.command_timeout, [this] { cancel_io(); });
+    auto d = steps_.start(ctx_->client.command_timeout);
     std::error_code ec;
     if (tls_) {
         std::tie(ec, std::ignore) =
@@ -229,7 +233,7 @@ asio::awaitable<bool> relay_connection::write(std::string_view data) {
 
 asio::awaitable<std::optional<relay::reply>> relay_connection::read_reply(
     config::milliseconds timeout) {
-    deadline d(ex_, timeout, [this] { cancel_io(); });
+    auto d = steps_.start(timeout);
     for (;;) {
         if (!in_.empty()) {
             auto r = parser_.parse(in_);
@@ -241,13 +245,11 @@ asio::awaitable<std::optional<relay::reply>> relay_connection::read_reply(
                 co_return std::nullopt;
             }
         }
-        char buf[4096];
-        auto [ec, n] = co_await read_some(asio::buffer(buf));
+        auto ec = co_await read_more();
         if (ec) {
             last_error_ = ec;
             co_return std::nullopt;
         }
-        in_.append(buf, n);
     }
 }
 
@@ -270,7 +272,7 @@ asio::awaitable<bool> relay_connection::connect_one(std::size_t i) {
     parser_.reset();
     std::error_code ec;
     {
-        deadline d(ex_, ctx_->client.connect_timeout, [this] { cancel_io(); });
+        auto d = steps_.start(ctx_->client.connect_timeout);
         if (r.kind == config::relay_kind::unix_socket) {
             unix_.emplace(ex_);
             std::tie(ec) = co_await unix_->async_connect(
@@ -303,7 +305,7 @@ asio::awaitable<bool> relay_connection::start_tls(std::size_t i) {
     const auto& r = ctx_->relays[i];
     tls_.emplace(*tcp_, *ctx_->tls.at(i));
     net::prepare_client_tls(*tls_, r.server_name.empty() ? r.host : r.server_name, r.verify);
-    deadline d(ex_, ctx_->client.connect_timeout, [this] { cancel_io(); });
+    auto d = steps_.start(ctx_->client.connect_timeout);
     auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (ec) {
         drop("tls", d.expired() ? "timeout" : ec.message());
@@ -351,16 +353,14 @@ asio::awaitable<bool> relay_connection::run_handshake(std::size_t i) {
         }
         switch (step) {
             case relay::handshake_step::read: {
-                char buf[4096];
                 std::size_t consumed = 0;
                 if (in_.empty()) {
-                    deadline d(ex_, ctx_->client.command_timeout, [this] { cancel_io(); });
-                    auto [ec, n] = co_await read_some(asio::buffer(buf));
+                    auto d = steps_.start(ctx_->client.command_timeout);
+                    auto ec = co_await read_more();
                     if (ec) {
                         drop("handshake", d.expired() ? "timeout" : ec.message());
                         co_return false;
                     }
-                    in_.append(buf, n);
                 }
                 step = h.on_input(in_, consumed);
                 in_.erase(0, consumed);
@@ -396,11 +396,12 @@ asio::awaitable<bool> relay_connection::run_handshake(std::size_t i) {
 asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::exchange(
     const std::vector<std::string>& lines) {
     std::vector<relay::reply> replies;
+    replies.reserve(lines.size());
     if (caps_.pipelining) {
-        std::string all;
+        out_.clear();
         for (const auto& l : lines)
-            all.append(l).append("\r\n");
-        if (!co_await write(all)) co_return std::nullopt;
+            out_.append(l).append("\r\n");
+        if (!co_await write(out_)) co_return std::nullopt;
         for (std::size_t k = 0; k < lines.size(); ++k) {
             auto r = co_await read_reply(ctx_->client.command_timeout);
             if (!r) co_return std::nullopt;
@@ -418,7 +419,7 @@ asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::exch
 }
 
 asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::commands(
-    std::vector<std::string> lines) {
+    const std::vector<std::string>& lines) {
     // The message begun with begin_data() was refused here (too big, bare
     // CR/LF...): the relay is reading a message; these lines must not become
     // part of it.
@@ -451,6 +452,19 @@ asio::awaitable<bool> relay_connection::send_body(std::string out, std::string h
         stuffer.encode(header, out);
     } else {
         out += header;
+    }
+    if (!body.has_file()) {
+        // In memory (up to the spool's window): one write, no copy through a
+        // buffer.
+        std::string_view bytes = body.memory();
+        out.reserve(out.size() + bytes.size() + 16);
+        if (stuff) {
+            stuffer.encode(std::span<const char>(bytes.data(), bytes.size()), out);
+            stuffer.finish(out);
+        } else {
+            out.append(bytes);
+        }
+        co_return co_await write(out);
     }
     // Uninitialised: the spool overwrites what it hands back.
     constexpr std::size_t window = 64 * 1024;

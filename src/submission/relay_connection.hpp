@@ -18,6 +18,7 @@
 
 #include "config/settings.hpp"
 #include "ipc/handoff.hpp"
+#include "net/deadline.hpp"
 #include "relay/handshake.hpp"
 #include "submission/relay_link.hpp"
 
@@ -40,7 +41,7 @@ public:
     ~relay_connection() override;
 
     asio::awaitable<std::optional<std::vector<relay::reply>>> commands(
-        std::vector<std::string> lines) override;
+        const std::vector<std::string>& lines) override;
     asio::awaitable<relay_outcome> message(const transaction& tx, std::string header,
                                            const spool& body) override;
     /// Writes DATA when the transaction is open here and the relay has no
@@ -82,7 +83,8 @@ private:
         const std::vector<std::string>& lines);
     asio::awaitable<bool> write(std::string_view data);
     asio::awaitable<std::optional<relay::reply>> read_reply(config::milliseconds timeout);
-    asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(asio::mutable_buffer b);
+    /// Reads what the relay sent into the read buffer and appends it to in_.
+    asio::awaitable<std::error_code> read_more();
     /// Writes `out` (a command, or nothing) then `header` and `body`,
     /// dot-stuffed with `stuff`, in writes of about 64 KiB.
     asio::awaitable<bool> send_body(std::string out, std::string header, const spool& body,
@@ -95,7 +97,9 @@ private:
     asio::any_io_executor ex_;
     std::shared_ptr<const relay_context> ctx_;
     const ipc::handoff* session_;  ///< rebound when a parked connection is taken
-    bool tx_open_ = false;         ///< MAIL sent, the transaction not ended
+    /// The deadline of each step (connect, TLS, a command, a reply, the body).
+    net::step_timer steps_;
+    bool tx_open_ = false;  ///< MAIL sent, the transaction not ended
     /// DATA written by begin_data(), its reply not read yet: the relay now
     /// reads everything as the message, so only message() may use the
     /// connection; anything else closes it first (no end of data, no mail).
@@ -105,6 +109,10 @@ private:
     std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
     relay::reply_parser parser_;
     std::string in_;
+    std::string out_;  ///< a group of commands being written (its capacity kept)
+    /// Where reads land before in_ (allocated on the first read; not on a
+    /// coroutine frame, which would then be too big for Asio to recycle).
+    std::unique_ptr<char[]> read_buf_;
     relay::capabilities caps_;
     std::size_t current_ = 0;
     bool connected_ = false;

@@ -25,7 +25,7 @@ public:
     /// per line, in order; nullopt when the relay could not be reached or the
     /// connection broke (failure() says which; the link is then closed).
     virtual asio::awaitable<std::optional<std::vector<relay::reply>>> commands(
-        std::vector<std::string> lines) = 0;
+        const std::vector<std::string>& lines) = 0;
 
     /// Sends the message of `tx` (its MAIL and RCPTs already accepted on
     /// this link): `header` then the spool. When the connection breaks before

@@ -60,6 +60,11 @@ public:
     /// @return bytes of memory the spool holds for the message; never more
     ///   than the window, none once the message moved to a file or cleared.
     std::size_t memory_held() const { return memory_.capacity(); }
+    /// @return the message while it is held in memory (empty once it moved
+    ///   to a file): sent from here, it needs no copy through read().
+    std::string_view memory() const {
+        return fd_ >= 0 ? std::string_view() : std::string_view(memory_.data(), memory_.size());
+    }
     /// @return the message is held in a file (it grew past the window).
     bool has_file() const { return fd_ >= 0; }
     /// @return the file's descriptor, or -1 while the message is in memory.

@@ -200,8 +200,8 @@ void submission_machine::reset_transaction() {
 // Replies from the relay for the pending group, in order (RFC 2920).
 action submission_machine::on_relay_replies(std::vector<relay::reply> replies) {
     // The group is answered: replies from here on go straight out.
-    std::vector<slot> slots = std::move(slots_);
-    slots_.clear();
+    std::vector<slot> slots;
+    slots.swap(slots_);
     relay_out_.clear();
     std::size_t next = 0;
     for (auto& s : slots) {
@@ -235,6 +235,11 @@ action submission_machine::on_relay_replies(std::vector<relay::reply> replies) {
             case slot_kind::local:
                 break;
         }
+    }
+    if (slots_.empty()) {
+        // Keep the storage for the next group.
+        slots.clear();
+        slots_.swap(slots);
     }
     if (closed_) return action::close;
     return action::need_input;

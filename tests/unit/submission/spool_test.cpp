@@ -78,6 +78,7 @@ TEST(spool, small_message_stays_in_memory) {
     EXPECT_EQ(s.file_descriptor(), -1);
     EXPECT_LE(s.memory_held(), 64u);
     EXPECT_EQ(read_all(s, 5), "Subject: hi\r\n\r\nbody\r\n");
+    EXPECT_EQ(s.memory(), "Subject: hi\r\n\r\nbody\r\n");
 }
 
 TEST(spool, exactly_at_the_window_stays_in_memory) {
@@ -89,6 +90,7 @@ TEST(spool, exactly_at_the_window_stays_in_memory) {
     EXPECT_FALSE(s.has_file());
     EXPECT_LE(s.memory_held(), 1000u);
     EXPECT_EQ(read_all(s), data);
+    EXPECT_EQ(s.memory(), data);
 }
 
 TEST(spool, one_byte_over_the_window_moves_to_an_unlinked_file) {
@@ -96,8 +98,10 @@ TEST(spool, one_byte_over_the_window_moves_to_an_unlinked_file) {
     spool s(1000, temp_dir());
     ASSERT_FALSE(s.append(std::string_view(data).substr(0, 1000)));
     ASSERT_FALSE(s.has_file());
+    EXPECT_EQ(s.memory(), std::string_view(data).substr(0, 1000));
     ASSERT_FALSE(s.append(std::string_view(data).substr(1000)));
     expect_unlinked_file(s);
+    EXPECT_TRUE(s.memory().empty()) << "a message in a file is read with read()";
     EXPECT_EQ(s.size(), 1001u);
     EXPECT_EQ(s.memory_held(), 0u) << "memory is released once in the file";
     EXPECT_EQ(read_all(s, 333), data);
