@@ -238,11 +238,10 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
         }
         if (next == action::relay_commands || next == action::fetch_url ||
             next == action::relay_message) {
-            // Replies the client is owed before the relay's come first.
-            if (!co_await net::flush(s, machine.output(), limits.idle_timeout)) {
-                result.reason = "write-failed";
-                break;
-            }
+            // Replies the client is owed already (a pipelined MAIL's 250)
+            // wait in the machine's output for the relay's, and go out with
+            // them in one write when the session next waits for its client
+            // (RFC 2920 asks only that nothing be held then).
             // The relay connection is made (or taken from those kept between
             // sessions) when a transaction first needs it, so an idle session
             // holds none.
