@@ -30,6 +30,11 @@ void submission_machine::cmd_data(std::string_view args) {
     reply(354, "", "End data with <CR><LF>.<CR><LF>");
 }
 
+bool submission_machine::body_clean() const {
+    return in_data_ && data_ && !oversize_ && !spool_failed_ && !data_->rejected_bare_cr() &&
+           !data_->rejected_bare_lf();
+}
+
 action submission_machine::finish_data() {
     auto refuse = [this](int code, std::string_view enhanced, std::string_view text,
                          std::string_view reason) {

@@ -162,6 +162,7 @@ void relay_connection::close_sockets() {
     parser_.reset();
     connected_ = false;
     data_sent_ = false;
+    stream_ = {};
 }
 
 void relay_connection::drop(std::string_view stage, std::string_view reason) {
@@ -424,6 +425,7 @@ asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::comm
     // CR/LF...): the relay is reading a message; these lines must not become
     // part of it.
     if (data_sent_) abort("unfinished-message");
+    stream_ = {};  // a message begun before is over
     bool reused = connected_;
     for (const auto& l : lines) {
         if (l.starts_with("MAIL ")) tx_open_ = true;
@@ -447,47 +449,56 @@ asio::awaitable<std::optional<std::vector<relay::reply>>> relay_connection::comm
 
 asio::awaitable<bool> relay_connection::send_body(std::string out, std::string header,
                                                   const spool& body, bool stuff) {
-    smtp::dot_stuffer stuffer;
+    stuffer_ = smtp::dot_stuffer();
     if (stuff) {
-        stuffer.encode(header, out);
+        stuffer_.encode(header, out);
     } else {
         out += header;
     }
+    std::uint64_t offset = 0;
+    bool ok = co_await put_spool(body, offset, stuff, out);
+    if (!ok) co_return false;
+    if (stuff) stuffer_.finish(out);
+    co_return co_await write(out);
+}
+
+asio::awaitable<bool> relay_connection::put_spool(const spool& body, std::uint64_t& offset,
+                                                  bool stuff, std::string& out) {
     if (!body.has_file()) {
-        // In memory (up to the spool's window): one write, no copy through a
-        // buffer.
-        std::string_view bytes = body.memory();
+        // In memory (up to the spool's window): no copy through a buffer.
+        std::string_view bytes = body.memory().substr(offset);
         out.reserve(out.size() + bytes.size() + 16);
         if (stuff) {
-            stuffer.encode(std::span<const char>(bytes.data(), bytes.size()), out);
-            stuffer.finish(out);
+            stuffer_.encode(std::span<const char>(bytes.data(), bytes.size()), out);
         } else {
             out.append(bytes);
         }
-        co_return co_await write(out);
+        offset += bytes.size();
+        co_return true;
     }
     // Uninitialised: the spool overwrites what it hands back.
     constexpr std::size_t window = 64 * 1024;
     std::unique_ptr<char[]> buf(new char[window]);
-    for (std::uint64_t off = 0; off < body.size();) {
+    while (offset < body.size()) {
         std::size_t n = 0;
-        if (body.read(off, std::span<char>(buf.get(), window), n) || n == 0) co_return false;
-        off += n;
+        if (body.read(offset, std::span<char>(buf.get(), window), n) || n == 0) co_return false;
+        offset += n;
         if (stuff) {
-            stuffer.encode(std::span<const char>(buf.get(), n), out);
+            stuffer_.encode(std::span<const char>(buf.get(), n), out);
         } else {
             out.append(buf.get(), n);
         }
-        if (out.size() >= 64 * 1024) {
-            if (!co_await write(out)) co_return false;
+        if (out.size() >= window) {
+            bool sent = co_await write(out);
+            if (!sent) co_return false;
             out.clear();
         }
     }
-    if (stuff) stuffer.finish(out);
-    co_return co_await write(out);
+    co_return true;
 }
 
 asio::awaitable<void> relay_connection::begin_data() {
+    stream_ = {};
     if (!connected_ || !tx_open_ || data_sent_ || caps_.chunking) co_return;
     bool sent = co_await write("DATA\r\n");
     if (sent) {
@@ -495,6 +506,31 @@ asio::awaitable<void> relay_connection::begin_data() {
     } else {
         drop("data", "write failed");  // message() starts again on a new connection
     }
+}
+
+asio::awaitable<void> relay_connection::stream(const std::string& header, const spool& body) {
+    if (!connected_ || !data_sent_ || stream_.refused) co_return;
+    out_.clear();
+    if (!stream_.started) {
+        auto go = co_await read_reply(ctx_->client.command_timeout);
+        if (!go) {
+            drop("data", "no reply");  // message() starts again on a new connection
+            co_return;
+        }
+        if (go->code != 354) {
+            // The relay is back at its commands, holding our MAIL and RCPTs;
+            // message() resets it and gives the client this reply.
+            data_sent_ = false;
+            stream_.refused = std::move(*go);
+            co_return;
+        }
+        stream_.started = true;
+        stuffer_ = smtp::dot_stuffer();
+        stuffer_.encode(header, out_);
+    }
+    bool ok = co_await put_spool(body, stream_.sent, true, out_);
+    if (ok && !out_.empty()) ok = co_await write(out_);
+    if (!ok) drop("body", "write failed");
 }
 
 asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, std::string header,
@@ -540,21 +576,38 @@ asio::awaitable<relay_outcome> relay_connection::message(const transaction& tx, 
             // is one segment).
             std::string command = fmt::format("BDAT {} LAST\r\n", size);
             ok = co_await send_body(std::move(command), header, body, false);
-        } else {
-            // DATA may have gone out already, when the client began the message.
-            bool sent = data_sent_;
+        } else if (stream_.started) {
+            // stream() sent most of the message while it arrived: the rest,
+            // then the end.
             data_sent_ = false;
-            if (!sent) sent = co_await write("DATA\r\n");
-            if (!sent) {
-                drop("data", "write failed");
-                replay = true;
-                continue;
+            out_.clear();
+            ok = co_await put_spool(body, stream_.sent, true, out_);
+            stream_ = {};
+            if (ok) {
+                stuffer_.finish(out_);
+                ok = co_await write(out_);
             }
-            auto go = co_await read_reply(ctx_->client.command_timeout);
-            if (!go) {
-                drop("data", "no reply");
-                replay = true;
-                continue;
+        } else {
+            std::optional<relay::reply> go;
+            if (stream_.refused) {
+                go = std::move(stream_.refused);  // stream() read the relay's answer to DATA
+                stream_ = {};
+            } else {
+                // DATA may have gone out already, when the client began the message.
+                bool sent = data_sent_;
+                data_sent_ = false;
+                if (!sent) sent = co_await write("DATA\r\n");
+                if (!sent) {
+                    drop("data", "write failed");
+                    replay = true;
+                    continue;
+                }
+                go = co_await read_reply(ctx_->client.command_timeout);
+                if (!go) {
+                    drop("data", "no reply");
+                    replay = true;
+                    continue;
+                }
             }
             if (go->code != 354) {
                 // The relay keeps our MAIL and RCPTs after refusing DATA: reset.

@@ -11,6 +11,7 @@
 #include <asio/local/stream_protocol.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include "ipc/handoff.hpp"
 #include "net/deadline.hpp"
 #include "relay/handshake.hpp"
+#include "smtp/data_codec.hpp"
 #include "submission/relay_link.hpp"
 
 namespace submitd::submission {
@@ -47,6 +49,11 @@ public:
     /// Writes DATA when the transaction is open here and the relay has no
     /// CHUNKING (the message will go as BDAT ... LAST in one write).
     asio::awaitable<void> begin_data() override;
+    /// Reads the relay's 354 the first time, then writes the header and the
+    /// spool's new bytes, dot-stuffed. A relay that refused DATA gets nothing
+    /// (message() gives its reply); a failed write closes the connection
+    /// (message() starts again on a new one).
+    asio::awaitable<void> stream(const std::string& header, const spool& body) override;
     relay_failure failure() const override { return failure_; }
     const std::string& address() const override;
     asio::awaitable<void> close() override;
@@ -89,6 +96,12 @@ private:
     /// dot-stuffed with `stuff`, in writes of about 64 KiB.
     asio::awaitable<bool> send_body(std::string out, std::string header, const spool& body,
                                     bool stuff);
+    /// Appends the bytes of `body` from `offset` on to `out` (dot-stuffed by
+    /// stuffer_ with `stuff`), writing `out` whenever it passes 64 KiB;
+    /// `offset` ends at body.size(). False when the spool could not be read
+    /// or a write failed.
+    asio::awaitable<bool> put_spool(const spool& body, std::uint64_t& offset, bool stuff,
+                                    std::string& out);
     void drop(std::string_view stage, std::string_view reason);
     void close_sockets();
     /// Cancels pending socket operations (a deadline passed).
@@ -104,6 +117,14 @@ private:
     /// reads everything as the message, so only message() may use the
     /// connection; anything else closes it first (no end of data, no mail).
     bool data_sent_ = false;
+    /// A message passed on by stream() while the client sends it.
+    struct streamed {
+        bool started = false;                 ///< the relay's 354 read, the header sent
+        std::uint64_t sent = 0;               ///< bytes of the spool sent
+        std::optional<relay::reply> refused;  ///< the relay's reply to DATA, not 354
+    };
+    streamed stream_;
+    smtp::dot_stuffer stuffer_;  ///< of the message being sent
     std::optional<asio::ip::tcp::socket> tcp_;
     std::optional<asio::local::stream_protocol::socket> unix_;
     std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;

@@ -39,6 +39,17 @@ public:
     /// for a body, so a transaction that does not reach message() must not
     /// send it anything else on that connection.
     virtual asio::awaitable<void> begin_data() { co_return; }
+    /// More of a message begun with begin_data() is in `body` (the client is
+    /// still sending it, nothing refused it so far): a link that said DATA may
+    /// pass `header` and what it has not sent of `body` on now, so that a big
+    /// message reaches the relay while it arrives, not after. message() sends
+    /// the rest (or, the connection having broken, all of it again on a new
+    /// one). `header` must be the one message() will be given.
+    virtual asio::awaitable<void> stream(const std::string& header, const spool& body) {
+        static_cast<void>(header);
+        static_cast<void>(body);
+        co_return;
+    }
 
     virtual relay_failure failure() const = 0;
     /// The relay in use, for logs.

@@ -148,21 +148,30 @@ asio::awaitable<action> fetch_step(submission_machine& machine, imap_fetcher* fe
     co_return machine.on_burl_fetched(std::move(fetched));
 }
 
-/// Sends the spooled message with its Received header, and logs it.
-asio::awaitable<action> message_step(submission_machine& machine, relay_link* link,
-                                     const submission_context& ctx, const spool& message_spool) {
-    using clock = std::chrono::steady_clock;
+/// The Received header of the machine's transaction (empty when switched off).
+std::string header_for(const submission_machine& machine, const submission_context& ctx) {
+    if (!ctx.submission.received_header) return {};
     const transaction& tx = machine.current();
-    const ipc::handoff& session = machine.session();
-    auto started = clock::now();
     received_fields rf;
-    rf.session = &session;
+    rf.session = &machine.session();
     rf.hostname = ctx.hostname;
     rf.transaction_id = tx.id;
     if (tx.recipients.size() == 1) rf.recipient = tx.recipients.front();
     rf.privacy = ctx.submission.received_privacy;
     rf.when = std::time(nullptr);
-    std::string header = ctx.submission.received_header ? received_header(rf) : "";
+    return received_header(rf);
+}
+
+/// Sends the spooled message with its Received header (`header`: the one
+/// already streamed, else made now), and logs it.
+asio::awaitable<action> message_step(submission_machine& machine, relay_link* link,
+                                     const submission_context& ctx, const spool& message_spool,
+                                     std::optional<std::string> header_streamed) {
+    using clock = std::chrono::steady_clock;
+    const transaction& tx = machine.current();
+    const ipc::handoff& session = machine.session();
+    auto started = clock::now();
+    std::string header = header_streamed ? std::move(*header_streamed) : header_for(machine, ctx);
     std::uint64_t size = header.size() + message_spool.size();
     relay_outcome outcome;
     if (link) outcome = co_await link->message(tx, std::move(header), message_spool);
@@ -204,6 +213,13 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
     // A message body must keep up limits.min_data_rate (slowloris in DATA).
     net::body_budget budget(limits.idle_timeout, limits.min_data_rate);
     action next = action::need_input;
+    // A message body passed on to the relay while it arrives: its Received
+    // header, and the spool's size when it was last passed on.
+    std::optional<std::string> streamed_header;
+    std::uint64_t streamed_size = 0;
+    // A message starts going on once it passes the spool's memory window,
+    // and goes on in steps of that much.
+    const std::uint64_t stream_step = spool::default_memory_window;
     // A relay connection left open between transactions is closed once it
     // has been idle for relay_client.idle_timeout.
     idle_closer closer(s.socket().get_executor(),
@@ -228,12 +244,24 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             if (!was_in_command && machine.in_command()) command_start = clock::now();
             if (!was_in_body && machine.in_body()) {
                 budget.restart();
+                streamed_header.reset();
+                streamed_size = 0;
                 // The relay's DATA round trip overlaps the client's upload.
                 if (machine.in_data() && link) {
                     // (Named first: g++ 12 miscompiles co_await on a virtual call's result.)
                     auto begun = link->begin_data();
                     co_await std::move(begun);
                 }
+            }
+            // A big message goes on to the relay while it arrives (the spool
+            // keeps it all, for a retry on another connection); one that will
+            // be refused here (too big, bare CR or LF) does not.
+            if (link && machine.in_data() && machine.body_clean() &&
+                message_spool.size() >= streamed_size + stream_step) {
+                if (!streamed_header) streamed_header = header_for(machine, *ctx);
+                streamed_size = message_spool.size();
+                auto more = link->stream(*streamed_header, message_spool);
+                co_await std::move(more);
             }
         }
         if (next == action::relay_commands || next == action::fetch_url ||
@@ -259,7 +287,9 @@ asio::awaitable<submission_result> run_submission(net::stream_ptr stream,
             } else if (next == action::fetch_url) {
                 next = co_await fetch_step(machine, fetcher.get());
             } else {
-                next = co_await message_step(machine, link.get(), *ctx, message_spool);
+                next = co_await message_step(machine, link.get(), *ctx, message_spool,
+                                             std::move(streamed_header));
+                streamed_header.reset();
             }
             continue;
         }

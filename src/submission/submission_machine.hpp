@@ -145,6 +145,10 @@ public:
     bool in_body() const { return in_data_ || in_bdat_; }
     /// Reading a message sent with DATA (not BDAT chunks).
     bool in_data() const { return in_data_; }
+    /// True while a DATA body is arriving and nothing has doomed it yet (not
+    /// too big, no bare CR or LF refused, the spool writable): what the spool
+    /// holds may go on to the relay before the end.
+    bool body_clean() const;
     unsigned commands() const { return commands_; }
     std::string_view close_reason() const { return close_reason_; }
     const ipc::handoff& session() const { return handoff_; }

@@ -97,6 +97,7 @@ class Txn:
     method: str | None = None                            # "DATA" | "BDAT"
     wire: bytes = b""                                    # as on the wire (stuffed for DATA)
     content: bytes = b""                                 # after dot-unstuffing / BDAT joining
+    received: int = 0                                    # DATA bytes arrived so far (on the wire)
     chunks: list = field(default_factory=list)           # BDAT chunk sizes
     state: str = "open"  # open | accepted | rejected | dropped | aborted | reset
     reply: str | None = None                             # the final reply sent
@@ -482,6 +483,9 @@ class RelaySMTP(SMTP):
                 self.hangup()
                 return
             buf += chunk
+            with self.relay.cond:
+                txn.received = len(buf) - 2
+                self.relay.cond.notify_all()
         wire = bytes(buf[2:end + 2])
         rest = bytes(buf[end + tlen:])
         if rest:
