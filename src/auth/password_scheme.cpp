@@ -96,14 +96,27 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
     return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+/// The digests fetched once from OpenSSL's default provider: EVP_sha256()
+/// and the like make every EVP_DigestInit_ex() look the algorithm up again
+/// (OpenSSL 3). Kept for the life of the process.
+const EVP_MD* sha256() {
+    static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    return md != nullptr ? md : EVP_sha256();
+}
+
+const EVP_MD* sha512() {
+    static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA2-512", nullptr);
+    return md != nullptr ? md : EVP_sha512();
+}
+
 const EVP_MD* digest_of(scheme_kind kind) {
     switch (kind) {
         case scheme_kind::ssha256:
         case scheme_kind::sha256:
-            return EVP_sha256();
+            return sha256();
         case scheme_kind::ssha512:
         case scheme_kind::sha512:
-            return EVP_sha512();
+            return sha512();
         default:
             return nullptr;
     }
@@ -124,8 +137,7 @@ verify_status verify_plain(std::string_view data, std::string_view password) {
     // byte of the stored password shows in the timing.
     digest_buffer want;
     digest_buffer got;
-    if (!compute_digest(EVP_sha256(), {data}, want) ||
-        !compute_digest(EVP_sha256(), {password}, got)) {
+    if (!compute_digest(sha256(), {data}, want) || !compute_digest(sha256(), {password}, got)) {
         return verify_status::error;
     }
     return equal_constant_time(want.view(), got.view()) ? verify_status::match
