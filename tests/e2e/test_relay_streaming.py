@@ -1,8 +1,8 @@
 """A big message goes on to the relay while the client sends it (past the
 spool's 128 KiB memory window), and still nothing is lost or doubled: a
 relay that drops mid-message gets the whole message again on a new
-connection, a message refused here at its end (too big) never ends at the
-relay, a relay that refused DATA gives its reply at the end."""
+connection, a message refused here at its end (too big, a bare CR) never
+ends at the relay, a relay that refused DATA gives its reply at the end."""
 
 from conftest import assert_reply, dot_stuff, open_session, relay_config, split_received, submit
 
@@ -99,6 +99,28 @@ def test_relay_refusing_data_answers_the_end(submitd, recording_relay, certs):
     begin(c)
     c.send(dot_stuff(BIG))
     assert_reply(c.read_reply(), 452, "4.3.1")
+    assert relay.messages == []
+    assert_reply(c.cmd("RSET"), 250)
+    assert_reply(submit(c, "alice@example.org", ["bob@example.net"], GOOD), 250)
+    (m,) = relay.wait_messages(1)
+    assert split_received(m.content)[1] == GOOD
+
+
+def test_bare_cr_after_streaming_never_reaches_relay(submitd, recording_relay, certs):
+    """Hostile bytes after part of the message went on: the bare CR is
+    refused (554 5.6.0), nothing more goes to the relay, and its DATA is
+    never ended: it holds nothing."""
+    relay = recording_relay()
+    server = submitd(relay_config(relay))
+    c = open_session(server, certs)
+    begin(c)
+    wire = dot_stuff(BIG)
+    c.send(wire[:FIRST])
+    relay_has(relay, STREAMED, "part of the message at the relay before the bare CR")
+    c.send(b"\r\nsmuggled\rline\r\n" + wire[FIRST:])
+    assert_reply(c.read_reply(), 554, "5.6.0")
+    (t,) = relay.wait_transactions(1, state="aborted")
+    assert b"smuggled" not in t.wire
     assert relay.messages == []
     assert_reply(c.cmd("RSET"), 250)
     assert_reply(submit(c, "alice@example.org", ["bob@example.net"], GOOD), 250)
